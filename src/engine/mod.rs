@@ -1,0 +1,3 @@
+//! The engine: the runner, events, checkpoint, lock and redaction.
+
+pub mod redact;

@@ -1,0 +1,568 @@
+//! The phase-file model: what a `phases/*.yaml` file says, after parsing and before templating.
+//!
+//! Every struct denies unknown fields. Step kinds are dispatched on the `kind` key by the
+//! loader (`phase::load`), not by serde's internally tagged enums, so that each kind's
+//! fields get precise errors with file, line and column.
+//!
+//! Strings documented as *template* are minijinja templates rendered when the step runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema this build reads and writes. A phase file names it in `schema:`.
+pub const PHASE_SCHEMA: &str = "bringup/v1";
+
+/// One phase file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    /// The phase name, unique across the phases directory (`[a-z0-9-]+`).
+    pub name: String,
+    pub description: Option<String>,
+    pub depends_on: Vec<String>,
+    pub steps: Vec<Step>,
+    /// The file it came from, as given on the command line (for messages).
+    #[serde(skip)]
+    pub file: std::path::PathBuf,
+}
+
+/// Whether a done step is trusted (`once`) or probed on every run (`ensure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Once,
+    Ensure,
+}
+
+/// A step: the fields every kind shares, and the kind's own definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Unique in its phase (`[a-z0-9-]+`). The full id is `phase/step`.
+    pub id: String,
+    pub description: Option<String>,
+    /// Overrides the kind's default mode.
+    pub mode: Option<Mode>,
+    /// How long one attempt may take; the kind's default when absent.
+    pub timeout: Option<Duration>,
+    /// How many times a transient failure (connection dropped, 5xx, 429) is retried.
+    pub retries: Option<u32>,
+    pub kind: StepKind,
+}
+
+impl Step {
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or_else(|| self.kind.default_mode())
+    }
+}
+
+/// The kinds of step, matched in one place (`steps::dispatch`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StepKind {
+    Secret(SecretStep),
+    Apply(ApplyStep),
+    Exec(ExecStep),
+    Http(HttpStep),
+    Wait(WaitStep),
+    Prompt(PromptStep),
+}
+
+impl StepKind {
+    pub const NAMES: &'static [&'static str] = &["secret", "apply", "exec", "http", "wait", "prompt"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepKind::Secret(_) => "secret",
+            StepKind::Apply(_) => "apply",
+            StepKind::Exec(_) => "exec",
+            StepKind::Http(_) => "http",
+            StepKind::Wait(_) => "wait",
+            StepKind::Prompt(_) => "prompt",
+        }
+    }
+
+    pub fn default_mode(&self) -> Mode {
+        match self {
+            StepKind::Secret(_) | StepKind::Apply(_) | StepKind::Wait(_) => Mode::Ensure,
+            StepKind::Exec(_) | StepKind::Http(_) | StepKind::Prompt(_) => Mode::Once,
+        }
+    }
+}
+
+/// A duration written as `30s`, `5m`, `1h`, `1m30s` or `250ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub std::time::Duration);
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text).map(Duration).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `30s`, `5m`, `1h`, `1m30s`, `250ms`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration `{text}`: write it as 30s, 5m, 1h30m or 250ms");
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => std::time::Duration::from_millis(number),
+            "s" => std::time::Duration::from_secs(number),
+            "m" => std::time::Duration::from_secs(number * 60),
+            "h" => std::time::Duration::from_secs(number * 3600),
+            _ => return Err(bad()),
+        };
+    }
+    Ok(total)
+}
+
+/// `namespace/name` of a namespaced object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectName {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl std::str::FromStr for ObjectName {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(ObjectName { namespace: ns.to_string(), name: name.to_string() })
+            }
+            _ => Err(format!("`{text}` is not `namespace/name`")),
+        }
+    }
+}
+
+impl Serialize for ObjectName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `namespace/name/key`: one key of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretKeyRef {
+    pub secret: ObjectName,
+    pub key: String,
+}
+
+impl std::fmt::Display for SecretKeyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.secret, self.key)
+    }
+}
+
+impl Serialize for SecretKeyRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretKeyRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut parts = text.splitn(3, '/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(ns), Some(name), Some(key)) if !ns.is_empty() && !name.is_empty() && !key.is_empty() => {
+                Ok(SecretKeyRef {
+                    secret: ObjectName { namespace: ns.into(), name: name.into() },
+                    key: key.into(),
+                })
+            }
+            _ => Err(serde::de::Error::custom(format!("`{text}` is not `namespace/secret/key`"))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// secret
+
+/// Ensure a Secret's keys. Adds missing keys only; rewrites a key only when it is in `rotate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretStep {
+    /// `namespace/name` of the Secret.
+    pub secret: ObjectName,
+    /// Secret `type`, `Opaque` when absent.
+    #[serde(default, rename = "type")]
+    pub secret_type: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Key name → how its value is made.
+    pub keys: BTreeMap<String, Generator>,
+    /// Keys to regenerate on this run even though they exist.
+    #[serde(default)]
+    pub rotate: Vec<String>,
+}
+
+/// How a Secret key's value is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Generator {
+    /// Random characters or bytes.
+    Random(RandomSpec),
+    /// bcrypt htpasswd line `user:$2y$...` for the password held in another key of this Secret.
+    Htpasswd(HtpasswdSpec),
+    /// A template rendered once (secret, configmap, values...).
+    Template(String),
+    /// The contents of a local file, read when the step runs.
+    File(std::path::PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomSpec {
+    /// Characters (with `alphabet`) or bytes (with `encoding`). Default 32.
+    #[serde(default = "default_random_length")]
+    pub length: usize,
+    /// Character set for text values. Default `alnum`.
+    #[serde(default)]
+    pub alphabet: Option<Alphabet>,
+    /// Random bytes rendered in this encoding instead of characters.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+}
+
+fn default_random_length() -> usize {
+    32
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Alphabet {
+    /// `A-Za-z0-9`
+    Alnum,
+    /// alnum plus `!#%+,-.:=?@^_~` (safe in URLs' userinfo after encoding, in YAML and in shells when quoted)
+    AlnumSymbols,
+    /// `0-9a-f`
+    Hex,
+    /// These characters exactly.
+    Chars(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    Base64,
+    Hex,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtpasswdSpec {
+    pub username: String,
+    /// The key of this Secret whose value is hashed.
+    pub password_key: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply
+
+/// Server-side apply of a manifest of any kind, optionally waiting for a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyStep {
+    /// The object; every string in it is a template.
+    pub manifest: serde_json::Value,
+    /// Take over fields owned by another manager.
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub wait: Option<ConditionWait>,
+}
+
+/// Wait for `status.conditions[type == condition].status == status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionWait {
+    pub condition: String,
+    #[serde(default = "default_condition_status")]
+    pub status: String,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+}
+
+fn default_condition_status() -> String {
+    "True".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// exec
+
+/// Which pod to exec into or forward to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodSelector {
+    pub namespace: String,
+    /// A pod by name...
+    #[serde(default)]
+    pub name: Option<String>,
+    /// ...or the first Ready pod (by name order) matching this label selector.
+    #[serde(default)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecStep {
+    pub pod: PodSelector,
+    #[serde(default)]
+    pub container: Option<String>,
+    /// argv; each element is a template but may not read secrets (they belong on stdin).
+    pub command: Vec<String>,
+    /// Template fed to the command's stdin, then closed.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Exit codes that count as success. Default `[0]`.
+    #[serde(default = "default_exit_codes")]
+    pub accept_exit_codes: Vec<i32>,
+    #[serde(default)]
+    pub skip_if: Option<SkipIf>,
+    /// Parse stdout into `output` for `store`.
+    #[serde(default)]
+    pub capture: Option<Capture>,
+    /// Whether captured values are secrets (registered with the redactor). Default true.
+    #[serde(default = "default_true")]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub store: Option<Store>,
+}
+
+fn default_exit_codes() -> Vec<i32> {
+    vec![0]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// When the step's work is already done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SkipIf {
+    /// Exit 0 of this command (in the step's pod) means done; 1 means not done; other codes fail.
+    Command(Vec<String>),
+    /// The Secret key exists and is not empty.
+    SecretKey(SecretKeyRef),
+    /// The HTTP request (same target and auth as the step) answers one of `expect`.
+    Request(HttpRequest),
+}
+
+/// How stdout becomes `output`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Capture {
+    /// `output` is stdout with the trailing newline trimmed.
+    Text,
+    /// `output` is stdout parsed as JSON; with `json-line`, the last line that parses as JSON.
+    Json,
+    JsonLine,
+    /// `output` is the first match's named groups (or group 1 as `output.value`).
+    Regex(String),
+}
+
+/// Write values into a Secret after the step's work (merge: other keys stay).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    pub secret: ObjectName,
+    /// key → template over `output`/`response`.
+    pub data: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// http
+
+/// Where an HTTP request goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpTarget {
+    /// A URL (template).
+    Url(String),
+    /// `namespace/name` of a Service and its port, through a port-forward to a Ready pod behind it.
+    Service { service: ObjectName, port: u16 },
+    /// A pod's port through a port-forward.
+    Pod { pod: PodSelector, port: u16 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAuth {
+    Basic { username: String, password: String },
+    Bearer(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequest {
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path and query (template), appended to the target's base.
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body; every string in it is a template.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// Statuses that count as success. Default any 2xx.
+    #[serde(default)]
+    pub expect: Vec<u16>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// TLS settings for https URLs: verification stays on; a CA and server name may be named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub ca: Option<CaSource>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CaSource {
+    Secret(SecretKeyRef),
+    /// `namespace/configmap/key`
+    Configmap(SecretKeyRef),
+    File(std::path::PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    pub target: HttpTarget,
+    #[serde(default)]
+    pub auth: Option<HttpAuth>,
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    #[serde(default)]
+    pub skip_if: Option<SkipIf>,
+    pub request: HttpRequest,
+    /// Whether the response is a secret (registered with the redactor). Default true.
+    #[serde(default = "default_true")]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub store: Option<Store>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// wait
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    #[serde(rename = "for")]
+    pub until: WaitFor,
+    /// Poll interval. Default 1s.
+    #[serde(default)]
+    pub interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum WaitFor {
+    /// At least `count` (default 1) pods matching the selector are Ready.
+    Pods {
+        namespace: String,
+        selector: String,
+        #[serde(default)]
+        count: Option<u32>,
+    },
+    /// A Deployment or StatefulSet has all replicas updated and ready.
+    Rollout { namespace: String, kind: String, name: String },
+    /// The object exists.
+    Object(ObjectRef),
+    /// The object's condition has the status.
+    Condition {
+        object: ObjectRef,
+        #[serde(rename = "type")]
+        condition: String,
+        #[serde(default = "default_condition_status")]
+        status: String,
+    },
+    /// The URL or forwarded port answers one of `expect` (default 200).
+    Http {
+        target: HttpTarget,
+        #[serde(default = "default_http_path")]
+        path: String,
+        #[serde(default)]
+        expect: Vec<u16>,
+        #[serde(default)]
+        tls: Option<Tls>,
+    },
+}
+
+fn default_http_path() -> String {
+    "/".into()
+}
+
+/// Any object, by apiVersion and kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// prompt
+
+/// Ask the operator for a value and store it in a Secret (once; an existing value is kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptStep {
+    /// The question.
+    pub prompt: String,
+    /// Where the answer goes: `namespace/secret/key`.
+    pub secret: SecretKeyRef,
+    /// The values key (`--set KEY=...`, or in `--values`) that answers non-interactively.
+    pub value: String,
+    /// Hidden input (the default); `false` echoes and is for non-secret answers.
+    #[serde(default = "default_true")]
+    pub hidden: bool,
+}
