@@ -1,0 +1,4 @@
+//! The command-line layer: clap types, settings, prompts and confirmation. The engine never
+//! sees clap or dialoguer; it is handed plain settings and decisions.
+
+pub mod args;
