@@ -1,7 +1,7 @@
 //! The real cluster, through kube-rs: dynamic objects, lazy per-group-version discovery,
 //! error classification, exec and port-forward.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use async_trait::async_trait;
@@ -42,9 +42,9 @@ pub struct KubeCluster {
     pub(crate) context: String,
     pub(crate) server: String,
     pub(crate) read_only: bool,
-    /// Types resolved so far; discovery runs once per group-version, on first use.
+    /// Types resolved so far: a group-version is discovered when one of its kinds is first
+    /// used, and all its kinds are remembered.
     types: RwLock<HashMap<TypeRef, Resolved>>,
-    discovered: RwLock<HashSet<String>>,
 }
 
 impl KubeCluster {
@@ -94,10 +94,13 @@ impl KubeCluster {
 
     /// A cluster from a ready kube-rs configuration.
     pub fn from_config(
-        config: kube::Config,
+        mut config: kube::Config,
         context: String,
         read_only: bool,
     ) -> Result<Self, ClusterError> {
+        // Retries belong to the engine, which bounds them per step and knows what is safe to
+        // repeat; kube's own layer would retry 503s for minutes and hide requests from counts.
+        config.default_retry = false;
         let server = config
             .cluster_url
             .to_string()
@@ -112,7 +115,6 @@ impl KubeCluster {
             server,
             read_only,
             types: RwLock::default(),
-            discovered: RwLock::default(),
         })
     }
 
@@ -138,39 +140,32 @@ impl KubeCluster {
                 .insert(ty.clone(), found.clone());
             return Ok(found);
         }
-        let already = self
-            .discovered
-            .read()
-            .expect("type cache poisoned")
-            .contains(&ty.api_version);
-        if !already {
-            let gv: GroupVersion = ty
-                .api_version
-                .parse()
-                .map_err(|_| ClusterError::UnknownType(ty.to_string()))?;
-            let group = match discovery::pinned_group(&self.client, &gv).await {
-                Ok(group) => group,
-                Err(kube::Error::Api(status)) if status.code == 404 => {
-                    return Err(ClusterError::UnknownType(ty.to_string()));
-                }
-                Err(e) => return Err(map_error(e, &ty.kind, &ty.api_version)),
-            };
-            let mut types = self.types.write().expect("type cache poisoned");
-            for (resource, caps) in group.versioned_resources(&gv.version) {
-                let key = TypeRef::new(&ty.api_version, &resource.kind);
-                types.insert(
-                    key,
-                    Resolved {
-                        resource,
-                        namespaced: caps.scope == Scope::Namespaced,
-                    },
-                );
+        // A miss asks the server again even if this group-version was seen before: a CRD
+        // applied earlier in the run may have added the kind since.
+        let gv: GroupVersion = ty
+            .api_version
+            .parse()
+            .map_err(|_| ClusterError::UnknownType(ty.to_string()))?;
+        let group = match discovery::pinned_group(&self.client, &gv).await {
+            Ok(group) => group,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(ClusterError::UnknownType(ty.to_string()));
             }
-            self.discovered
-                .write()
-                .expect("type cache poisoned")
-                .insert(ty.api_version.clone());
+            Err(e) => return Err(map_error(e, &ty.kind, &ty.api_version)),
+        };
+        let mut types = self.types.write().expect("type cache poisoned");
+        for (resource, caps) in group.versioned_resources(&gv.version) {
+            let key = TypeRef::new(&ty.api_version, &resource.kind);
+            let namespaced = caps.scope == Scope::Namespaced;
+            types.insert(
+                key,
+                Resolved {
+                    resource,
+                    namespaced,
+                },
+            );
         }
+        drop(types);
         self.types
             .read()
             .expect("type cache poisoned")
@@ -717,6 +712,164 @@ mod tests {
         assert_eq!(exit_code_of(&failed), Ok(3));
         assert_eq!(exit_code_of(&Status::success()), Ok(0));
         assert!(exit_code_of(&Status::failure("container not found", "InternalError")).is_err());
+    }
+
+    /// A minimal API server: a namespace, a discovery document for `example.com/v1`, one
+    /// Widget, Status errors; it records every request.
+    async fn mock_api(requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
+        use axum::http::{Method, StatusCode, Uri};
+        use serde_json::json;
+        let status = |code: u16, reason: &str, name: &str, kind: &str| {
+            (
+                StatusCode::from_u16(code).unwrap(),
+                axum::Json(
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+                                  "reason": reason, "message": format!("{kind} \"{name}\" {reason}"),
+                                  "details": {"name": name, "kind": kind}}),
+                ),
+            )
+        };
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri| {
+            let requests = requests.clone();
+            async move {
+                requests.lock().unwrap().push(format!("{method} {}", uri.path()));
+                match (method.as_str(), uri.path()) {
+                    ("GET", "/api/v1/namespaces/kube-system") => (
+                        StatusCode::OK,
+                        axum::Json(json!({"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": "kube-system", "uid": "uid-1234"}})),
+                    ),
+                    ("GET", "/apis/example.com/v1") => (
+                        StatusCode::OK,
+                        axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1",
+                            "resources": [{"name": "widgets", "singularName": "widget", "namespaced": true,
+                                           "kind": "Widget", "verbs": ["get", "list", "create", "patch"]}]})),
+                    ),
+                    ("GET", "/apis/example.com/v1/namespaces/app/widgets/w1") => (
+                        StatusCode::OK,
+                        axum::Json(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                                          "metadata": {"name": "w1", "namespace": "app"}, "spec": {"size": 3}})),
+                    ),
+                    ("GET", "/apis/missing.example.com/v1") => status(404, "NotFound", "", ""),
+                    ("POST", "/api/v1/namespaces/app/secrets") => status(409, "AlreadyExists", "s1", "secrets"),
+                    ("GET", "/api/v1/namespaces/app/configmaps/busy") => status(500, "InternalError", "busy", "configmaps"),
+                    (_, path) => status(404, "NotFound", path.rsplit('/').next().unwrap_or_default(), ""),
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn cluster(url: &str, read_only: bool) -> KubeCluster {
+        let config = kube::Config::new(url.parse().unwrap());
+        KubeCluster::from_config(config, "mock".into(), read_only).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn talks_to_the_api_with_few_requests_and_classified_errors() {
+        let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let url = mock_api(requests.clone()).await;
+        let cluster = cluster(&url, false);
+        assert_eq!(cluster.identity().await.unwrap(), "uid-1234");
+        assert_eq!(cluster.server(), url);
+
+        let widget = TypeRef::new("example.com/v1", "Widget");
+        let found = cluster
+            .get(&widget, Some("app"), "w1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found["spec"]["size"], 3);
+        assert!(
+            cluster
+                .get(&widget, Some("app"), "w2")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            cluster
+                .get(&TypeRef::secret(), Some("app"), "nope")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            *requests.lock().unwrap(),
+            vec![
+                "GET /api/v1/namespaces/kube-system",
+                "GET /apis/example.com/v1",
+                "GET /apis/example.com/v1/namespaces/app/widgets/w1",
+                "GET /apis/example.com/v1/namespaces/app/widgets/w2",
+                "GET /api/v1/namespaces/app/secrets/nope",
+            ],
+            "one discovery request for the custom group-version, none for core types"
+        );
+
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1", "namespace": "app"}});
+        assert!(
+            matches!(cluster.create(&secret).await, Err(ClusterError::AlreadyExists { name, .. }) if name == "s1")
+        );
+        let busy = cluster
+            .get(&TypeRef::config_map(), Some("app"), "busy")
+            .await
+            .unwrap_err();
+        assert!(busy.is_transient(), "{busy}");
+        let unknown = TypeRef::new("missing.example.com/v1", "Gadget");
+        assert!(matches!(
+            cluster.get(&unknown, Some("app"), "g").await,
+            Err(ClusterError::UnknownType(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn read_only_refuses_writes_before_any_request() {
+        let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let url = mock_api(requests.clone()).await;
+        let cluster = cluster(&url, true);
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1", "namespace": "app"}});
+        assert!(matches!(
+            cluster.create(&secret).await,
+            Err(ClusterError::DryRunViolation { .. })
+        ));
+        assert!(matches!(
+            cluster.apply(&secret, false).await,
+            Err(ClusterError::DryRunViolation { .. })
+        ));
+        let patch = serde_json::json!({});
+        let refused = cluster
+            .merge_patch(&TypeRef::secret(), Some("app"), "s1", &patch)
+            .await;
+        assert!(matches!(refused, Err(ClusterError::DryRunViolation { .. })));
+        assert!(matches!(
+            cluster.delete(&TypeRef::secret(), Some("app"), "s1").await,
+            Err(ClusterError::DryRunViolation { .. })
+        ));
+        let command = vec!["true".to_string()];
+        let exec = ExecRequest {
+            namespace: "app",
+            pod: "p",
+            container: None,
+            command: &command,
+            stdin: None,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        assert!(matches!(
+            cluster.exec(exec).await,
+            Err(ClusterError::DryRunViolation { .. })
+        ));
+        assert!(matches!(
+            cluster.connect("app", "p", 80).await,
+            Err(ClusterError::DryRunViolation { .. })
+        ));
+        assert!(
+            requests.lock().unwrap().is_empty(),
+            "{:?}",
+            requests.lock().unwrap()
+        );
     }
 
     #[test]
