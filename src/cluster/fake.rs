@@ -2,6 +2,7 @@
 //! selectors, scripted exec, and a count of every call.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -31,6 +32,8 @@ struct State {
 pub struct FakeCluster {
     state: Arc<Mutex<State>>,
     exec: Option<ExecHandler>,
+    /// `(namespace, pod, port)` → a local address that `connect` dials instead.
+    forwards: BTreeMap<(String, String, u16), SocketAddr>,
     read_only: bool,
 }
 
@@ -42,7 +45,7 @@ impl Default for FakeCluster {
 
 impl FakeCluster {
     pub fn new() -> Self {
-        let fake = FakeCluster { state: Arc::default(), exec: None, read_only: false };
+        let fake = FakeCluster { state: Arc::default(), exec: None, forwards: BTreeMap::new(), read_only: false };
         fake.insert(json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "kube-system", "uid": "fake-cluster-uid"}}));
         fake
@@ -56,6 +59,12 @@ impl FakeCluster {
     /// Answers every exec with this handler.
     pub fn with_exec(mut self, handler: impl Fn(&ExecRequest<'_>) -> ExecOutput + Send + Sync + 'static) -> Self {
         self.exec = Some(Arc::new(handler));
+        self
+    }
+
+    /// Makes `connect` to `namespace/pod:port` dial this local address (a test server).
+    pub fn with_forward(mut self, namespace: &str, pod: &str, port: u16, to: SocketAddr) -> Self {
+        self.forwards.insert((namespace.to_string(), pod.to_string(), port), to);
         self
     }
 
@@ -263,7 +272,14 @@ impl Cluster for FakeCluster {
 
     async fn connect(&self, namespace: &str, pod: &str, port: u16) -> Result<Box<dyn Stream>, ClusterError> {
         self.record("connect", format!("{namespace}/{pod}:{port}"))?;
-        Err(ClusterError::PortForward { pod: pod.into(), port, message: "the fake cannot port-forward".into() })
+        let port_error = |message: String| ClusterError::PortForward { pod: format!("{namespace}/{pod}"), port, message };
+        match self.forwards.get(&(namespace.to_string(), pod.to_string(), port)) {
+            Some(addr) => match tokio::net::TcpStream::connect(addr).await {
+                Ok(stream) => Ok(Box::new(stream)),
+                Err(e) => Err(port_error(e.to_string())),
+            },
+            None => Err(port_error("the fake has no forward for this pod port".into())),
+        }
     }
 }
 

@@ -39,12 +39,29 @@ impl Templater {
     /// Renders one template string. Must be called on a multi-threaded tokio runtime: the
     /// lookup functions block on cluster reads.
     pub fn render(&self, template: &str, locals: &Locals) -> Result<String, TemplateError> {
-        // Placeholder until the minijinja implementation lands: plain text passes through.
-        let _ = locals;
-        if template.contains("{{") || template.contains("{%") {
-            return Err(TemplateError { template: template.into(), message: "templating is not implemented yet".into() });
+        // Placeholder until the minijinja implementation lands: plain text passes through, and
+        // a template that is one `{{ output.a.b }}`/`{{ response.a }}`/`{{ values.a }}` path is
+        // looked up, so step kinds can be tested.
+        let not_yet = || TemplateError { template: template.into(), message: "templating is not implemented yet".into() };
+        if !(template.contains("{{") || template.contains("{%")) {
+            return Ok(template.to_string());
         }
-        Ok(template.to_string())
+        let path = template.trim().strip_prefix("{{").and_then(|t| t.strip_suffix("}}")).ok_or_else(not_yet)?.trim();
+        let mut parts = path.split('.');
+        let mut value = match parts.next() {
+            Some("output") => locals.output.as_ref(),
+            Some("response") => locals.response.as_ref(),
+            Some("values") => Some(&self.values),
+            _ => None,
+        }
+        .ok_or_else(not_yet)?;
+        for part in parts {
+            value = value.get(part).ok_or_else(not_yet)?;
+        }
+        Ok(match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
     }
 
     /// Renders every string inside a JSON value.

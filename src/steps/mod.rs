@@ -1,12 +1,34 @@
 //! Step kinds: each has a read-only probe and an idempotent apply. The kinds are matched
 //! here, in one place; each kind lives in its own file.
 
+mod apply;
+mod capture;
+mod exec;
+mod http;
+mod http_endpoint;
+mod pod_target;
+mod prompt;
+mod secret;
+mod secret_data;
+mod store;
+mod timeouts;
+mod wait;
+
+#[cfg(test)]
+mod testing;
+
 use std::sync::Arc;
 
 use crate::cluster::{Cluster, ClusterError};
 use crate::engine::redact::Redactor;
 use crate::phase::model::{Step, StepKind};
-use crate::phase::template::{Locals, TemplateError, Templater};
+use crate::phase::template::{TemplateError, Templater};
+
+pub use capture::{parse as parse_capture, register_leaves};
+pub use pod_target::PodTarget;
+pub use secret::random_value;
+pub use secret_data::{MANAGED_BY, SecretData, SecretShape};
+pub use timeouts::for_step as step_timeout;
 
 /// What a step is given to do its work.
 pub struct StepContext<'a> {
@@ -93,17 +115,53 @@ impl StepError {
     }
 }
 
-/// Read-only: is this step's work done?
+/// Read-only: is this step's work done? A template that cannot render yet (it reads a
+/// Secret an earlier step creates) makes the answer `Unknown`, not an error.
 pub async fn probe(ctx: &StepContext<'_>) -> Result<Probe, StepError> {
-    let _ = (ctx, Locals::default());
-    match &ctx.step.kind {
-        StepKind::Secret(_) | StepKind::Apply(_) | StepKind::Exec(_) | StepKind::Http(_) | StepKind::Wait(_) | StepKind::Prompt(_) => {
-            Ok(Probe::Unknown("not implemented yet".into()))
+    let limit = timeouts::for_step(ctx.step);
+    let work = async {
+        match &ctx.step.kind {
+            StepKind::Secret(spec) => secret::probe(ctx, spec).await,
+            StepKind::Apply(spec) => apply::probe(ctx, spec).await,
+            StepKind::Exec(spec) => exec::probe(ctx, spec).await,
+            StepKind::Http(spec) => http::probe(ctx, spec).await,
+            StepKind::Wait(spec) => wait::probe(ctx, spec).await,
+            StepKind::Prompt(spec) => prompt::probe(ctx, spec).await,
         }
+    };
+    match tokio::time::timeout(limit, work).await {
+        Err(_) => Err(StepError::Timeout(limit)),
+        Ok(Err(StepError::Template(e))) => Ok(Probe::Unknown(format!("cannot render yet: {e}"))),
+        Ok(result) => result,
     }
 }
 
-/// Do the step's work, idempotently.
+/// Do the step's work, idempotently, within the step's timeout.
 pub async fn apply(ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-    Err(StepError::Failed(format!("step kind `{}` is not implemented yet", ctx.step.kind.name())))
+    let limit = timeouts::for_step(ctx.step);
+    let work = async {
+        match &ctx.step.kind {
+            StepKind::Secret(spec) => secret::apply(ctx, spec).await,
+            StepKind::Apply(spec) => apply::apply(ctx, spec).await,
+            StepKind::Exec(spec) => exec::apply(ctx, spec).await,
+            StepKind::Http(spec) => http::apply(ctx, spec).await,
+            StepKind::Wait(spec) => wait::apply(ctx, spec).await,
+            StepKind::Prompt(spec) => prompt::apply(ctx, spec).await,
+        }
+    };
+    // Waits keep their own deadline and say what they last saw; this guard is the backstop.
+    let guard = match &ctx.step.kind {
+        StepKind::Wait(_) => limit + timeouts::GRACE,
+        StepKind::Apply(spec) => {
+            limit
+                + spec
+                    .wait
+                    .as_ref()
+                    .map_or(std::time::Duration::ZERO, |w| apply::wait_limit(ctx, w))
+        }
+        _ => limit,
+    };
+    tokio::time::timeout(guard, work)
+        .await
+        .unwrap_or(Err(StepError::Timeout(guard)))
 }
