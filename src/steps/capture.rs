@@ -63,13 +63,44 @@ pub fn parse(capture: &Capture, stdout: &str) -> Result<Value, String> {
     }
 }
 
-/// Registers every string (and number) leaf of a captured value as a secret.
+/// Key names whose values are secrets wherever they appear in a captured value.
+const SECRET_KEY_PARTS: &[&str] = &[
+    "token", "secret", "password", "passwd", "key", "sha1", "jwt", "credential", "private", "otp",
+];
+
+/// Whether a JSON key names a secret (`client_secret`, `sha1`, `root_token`, `keys_base64`).
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_KEY_PARTS.iter().any(|part| key.contains(part))
+}
+
+/// Registers the secrets of a captured value: a bare string or number is a secret as a whole;
+/// inside objects, the leaves under secret-looking keys are. Names, ids and scopes stay
+/// readable, so `renovate` in a token response does not mask every step id that contains it;
+/// whatever a step stores in a Secret is registered by `store` regardless of its key.
 pub fn register_leaves(redactor: &Redactor, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if is_secret_key(key) {
+                    register_all(redactor, inner);
+                } else if inner.is_object() || inner.is_array() {
+                    register_leaves(redactor, inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().filter(|v| v.is_object()).for_each(|v| register_leaves(redactor, v)),
+        leaf => register_all(redactor, leaf),
+    }
+}
+
+/// Registers every string and number leaf.
+fn register_all(redactor: &Redactor, value: &Value) {
     match value {
         Value::String(s) => redactor.register(s),
         Value::Number(n) => redactor.register(&n.to_string()),
-        Value::Array(items) => items.iter().for_each(|v| register_leaves(redactor, v)),
-        Value::Object(map) => map.values().for_each(|v| register_leaves(redactor, v)),
+        Value::Array(items) => items.iter().for_each(|v| register_all(redactor, v)),
+        Value::Object(map) => map.values().for_each(|v| register_all(redactor, v)),
         Value::Bool(_) | Value::Null => {}
     }
 }
@@ -117,15 +148,18 @@ mod tests {
     }
 
     #[test]
-    fn registers_nested_leaves() {
+    fn registers_leaves_under_secret_keys_and_bare_values() {
         let redactor = Redactor::new();
         register_leaves(
             &redactor,
-            &json!({"a": ["first-secret"], "b": {"c": "second-secret"}, "n": 12345678}),
+            &json!({"name": "renovate", "sha1": "0123456789abcdef", "nested": {"client_secret": ["first-secret"]},
+                    "scopes": ["write:repository"], "keys_base64": ["a2V5LXNoYXJl"]}),
         );
         assert_eq!(
-            redactor.redact("first-secret second-secret 12345678"),
-            "[redacted] [redacted] [redacted]"
+            redactor.redact("renovate 0123456789abcdef first-secret write:repository a2V5LXNoYXJl"),
+            "renovate [redacted] [redacted] write:repository [redacted]"
         );
+        register_leaves(&redactor, &json!("a-bare-captured-text"));
+        assert_eq!(redactor.redact("a-bare-captured-text"), "[redacted]");
     }
 }
