@@ -410,9 +410,10 @@ pub struct Store {
 // ---------------------------------------------------------------------------------------------
 // http
 
-/// Where an HTTP request goes.
+/// Where an HTTP request goes. Written flat, as `{url: ...}`, `{service: ns/name, port: N}`
+/// or `{pod: {...}, port: N}` (see [`TargetFields`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "TargetFields", into = "TargetFields")]
 pub enum HttpTarget {
     /// A URL (template).
     Url(String),
@@ -420,6 +421,56 @@ pub enum HttpTarget {
     Service { service: ObjectName, port: u16 },
     /// A pod's port through a port-forward.
     Pod { pod: PodSelector, port: u16 },
+}
+
+/// The YAML form of [`HttpTarget`]: one of `url`, `service` or `pod`, with `port` for the
+/// last two. A struct with a checked conversion rather than an untagged enum, so a mistake
+/// gets a message that says which field is missing or extra.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ObjectName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl TryFrom<TargetFields> for HttpTarget {
+    type Error = String;
+    fn try_from(fields: TargetFields) -> Result<Self, String> {
+        match fields {
+            TargetFields { url: Some(url), service: None, pod: None, port: None } => Ok(HttpTarget::Url(url)),
+            TargetFields { url: Some(_), port: Some(_), service: None, pod: None } => {
+                Err("a `url` target takes no `port`: write the port in the URL".into())
+            }
+            TargetFields { service: Some(service), url: None, pod: None, port: Some(port) } => {
+                Ok(HttpTarget::Service { service, port })
+            }
+            TargetFields { pod: Some(pod), url: None, service: None, port: Some(port) } => Ok(HttpTarget::Pod { pod, port }),
+            TargetFields { service: Some(_), url: None, pod: None, port: None }
+            | TargetFields { pod: Some(_), url: None, service: None, port: None } => {
+                Err("missing `port`: a `service` or `pod` target needs the port to forward to".into())
+            }
+            TargetFields { url: None, service: None, pod: None, .. } => {
+                Err("a target needs one of `url`, `service` (with `port`) or `pod` (with `port`)".into())
+            }
+            _ => Err("a target takes only one of `url`, `service` and `pod`".into()),
+        }
+    }
+}
+
+impl From<HttpTarget> for TargetFields {
+    fn from(target: HttpTarget) -> Self {
+        match target {
+            HttpTarget::Url(url) => TargetFields { url: Some(url), ..Default::default() },
+            HttpTarget::Service { service, port } => TargetFields { service: Some(service), port: Some(port), ..Default::default() },
+            HttpTarget::Pod { pod, port } => TargetFields { pod: Some(pod), port: Some(port), ..Default::default() },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
