@@ -28,15 +28,29 @@ impl PhaseSet {
     /// Orders phases given in file order. Fails on duplicate names, missing dependencies
     /// and cycles (validation reports those with positions first; this is the backstop).
     pub fn new(phases: Vec<Phase>) -> Result<PhaseSet, DagError> {
-        let index: HashMap<&str, usize> = phases.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
         if index.len() != phases.len() {
             let mut seen = BTreeSet::new();
-            let duplicate = phases.iter().find(|p| !seen.insert(p.name.as_str())).expect("a name repeats");
+            let duplicate = phases
+                .iter()
+                .find(|p| !seen.insert(p.name.as_str()))
+                .expect("a name repeats");
             return Err(DagError::Duplicate(duplicate.name.clone()));
         }
         for phase in &phases {
-            if let Some(missing) = phase.depends_on.iter().find(|d| !index.contains_key(d.as_str())) {
-                return Err(DagError::Missing { phase: phase.name.clone(), missing: missing.clone() });
+            if let Some(missing) = phase
+                .depends_on
+                .iter()
+                .find(|d| !index.contains_key(d.as_str()))
+            {
+                return Err(DagError::Missing {
+                    phase: phase.name.clone(),
+                    missing: missing.clone(),
+                });
             }
         }
         if let Some(cycle) = find_cycle(&phases) {
@@ -62,7 +76,12 @@ impl PhaseSet {
             }
         }
         let mut slots: Vec<Option<Phase>> = phases.into_iter().map(Some).collect();
-        Ok(PhaseSet { phases: order.into_iter().map(|i| slots[i].take().expect("each phase placed once")).collect() })
+        Ok(PhaseSet {
+            phases: order
+                .into_iter()
+                .map(|i| slots[i].take().expect("each phase placed once"))
+                .collect(),
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&Phase> {
@@ -74,18 +93,28 @@ impl PhaseSet {
         let mut needed = BTreeSet::new();
         let mut stack = vec![name];
         while let Some(current) = stack.pop() {
-            for dependency in self.get(current).map(|p| p.depends_on.as_slice()).unwrap_or_default() {
+            for dependency in self
+                .get(current)
+                .map(|p| p.depends_on.as_slice())
+                .unwrap_or_default()
+            {
                 if needed.insert(dependency.as_str()) {
                     stack.push(dependency);
                 }
             }
         }
-        self.phases.iter().filter(|p| needed.contains(p.name.as_str())).collect()
+        self.phases
+            .iter()
+            .filter(|p| needed.contains(p.name.as_str()))
+            .collect()
     }
 
     /// Everything that needs `name`, directly or not, in run order.
     pub fn dependents(&self, name: &str) -> Vec<&Phase> {
-        self.phases.iter().filter(|p| self.dependencies(&p.name).iter().any(|d| d.name == name)).collect()
+        self.phases
+            .iter()
+            .filter(|p| self.dependencies(&p.name).iter().any(|d| d.name == name))
+            .collect()
     }
 
     /// A step by its full id `phase/step`.
@@ -97,7 +126,9 @@ impl PhaseSet {
 
     /// Every step with its phase, in run order.
     pub fn steps(&self) -> impl Iterator<Item = (&Phase, &Step)> {
-        self.phases.iter().flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+        self.phases
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
     }
 }
 
@@ -107,22 +138,37 @@ fn dedup(names: &[String]) -> BTreeSet<&str> {
 
 /// The first cycle found, walking phases in file order: `[a, b, a]`.
 pub fn find_cycle(phases: &[Phase]) -> Option<Vec<String>> {
-    let index: HashMap<&str, usize> = phases.iter().enumerate().map(|(i, p)| (p.name.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
         OnPath,
         Done,
     }
-    fn visit(at: usize, phases: &[Phase], index: &HashMap<&str, usize>, marks: &mut [Mark], path: &mut Vec<usize>) -> Option<Vec<String>> {
+    fn visit(
+        at: usize,
+        phases: &[Phase],
+        index: &HashMap<&str, usize>,
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
         marks[at] = Mark::OnPath;
         path.push(at);
         for dependency in &phases[at].depends_on {
-            let Some(&next) = index.get(dependency.as_str()) else { continue };
+            let Some(&next) = index.get(dependency.as_str()) else {
+                continue;
+            };
             match marks[next] {
                 Mark::OnPath => {
                     let start = path.iter().position(|&p| p == next).expect("on the path");
-                    let mut cycle: Vec<String> = path[start..].iter().map(|&i| phases[i].name.clone()).collect();
+                    let mut cycle: Vec<String> = path[start..]
+                        .iter()
+                        .map(|&i| phases[i].name.clone())
+                        .collect();
                     cycle.push(phases[next].name.clone());
                     return Some(cycle);
                 }
@@ -186,18 +232,38 @@ mod tests {
 
     #[test]
     fn cycles_are_named_in_order() {
-        let phases = vec![phase("a", &["b"]), phase("b", &["c"]), phase("c", &["a"]), phase("d", &[])];
-        assert_eq!(find_cycle(&phases), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
-        assert_eq!(PhaseSet::new(phases).unwrap_err().to_string(), "phases depend on each other in a cycle: a -> b -> c -> a");
-        assert_eq!(find_cycle(&[phase("self", &["self"])]), Some(vec!["self".into(), "self".into()]));
+        let phases = vec![
+            phase("a", &["b"]),
+            phase("b", &["c"]),
+            phase("c", &["a"]),
+            phase("d", &[]),
+        ];
+        assert_eq!(
+            find_cycle(&phases),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
+        assert_eq!(
+            PhaseSet::new(phases).unwrap_err().to_string(),
+            "phases depend on each other in a cycle: a -> b -> c -> a"
+        );
+        assert_eq!(
+            find_cycle(&[phase("self", &["self"])]),
+            Some(vec!["self".into(), "self".into()])
+        );
     }
 
     #[test]
     fn missing_and_duplicate_phases_are_refused() {
         assert_eq!(
             PhaseSet::new(vec![phase("a", &["nope"])]).unwrap_err(),
-            DagError::Missing { phase: "a".into(), missing: "nope".into() }
+            DagError::Missing {
+                phase: "a".into(),
+                missing: "nope".into()
+            }
         );
-        assert_eq!(PhaseSet::new(vec![phase("a", &[]), phase("a", &[])]).unwrap_err(), DagError::Duplicate("a".into()));
+        assert_eq!(
+            PhaseSet::new(vec![phase("a", &[]), phase("a", &[])]).unwrap_err(),
+            DagError::Duplicate("a".into())
+        );
     }
 }

@@ -23,7 +23,14 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Self {
-        Diagnostic { file: file.to_path_buf(), line, column, message: message.into(), hint: None, step: None }
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+            step: None,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -108,7 +115,11 @@ impl Diagnostics {
 
     /// `Err(self)` when there is any problem.
     pub fn into_result(self) -> Result<(), Diagnostics> {
-        if self.is_empty() { Ok(()) } else { Err(self.sorted()) }
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self.sorted())
+        }
     }
 }
 
@@ -140,9 +151,14 @@ mod tests {
 
     #[test]
     fn renders_like_a_compiler_with_step_and_hint() {
-        let d = Diagnostic::new(Path::new("phases/40-gitea.yaml"), 12, 5, "unknown field `comand`")
-            .step("gitea/dex-source")
-            .hint("did you mean `command`?");
+        let d = Diagnostic::new(
+            Path::new("phases/40-gitea.yaml"),
+            12,
+            5,
+            "unknown field `comand`",
+        )
+        .step("gitea/dex-source")
+        .hint("did you mean `command`?");
         assert_eq!(
             d.to_string(),
             "phases/40-gitea.yaml:12:5: error: step `gitea/dex-source`: unknown field `comand`\n  hint: did you mean `command`?"

@@ -14,10 +14,23 @@ use super::model::Phase;
 pub fn mermaid(set: &PhaseSet) -> String {
     let mut out = String::from("flowchart LR\n");
     for phase in &set.phases {
-        writeln!(out, "    {}[\"{}<br/>{}\"]", mermaid_id(&phase.name), mermaid_text(&phase.name), steps(phase)).unwrap();
+        writeln!(
+            out,
+            "    {}[\"{}<br/>{}\"]",
+            mermaid_id(&phase.name),
+            mermaid_text(&phase.name),
+            steps(phase)
+        )
+        .unwrap();
     }
     for (dependency, dependent) in edges(set) {
-        writeln!(out, "    {} --> {}", mermaid_id(dependency), mermaid_id(dependent)).unwrap();
+        writeln!(
+            out,
+            "    {} --> {}",
+            mermaid_id(dependency),
+            mermaid_id(dependent)
+        )
+        .unwrap();
     }
     out
 }
@@ -26,14 +39,27 @@ pub fn mermaid(set: &PhaseSet) -> String {
 pub fn dot(set: &PhaseSet) -> String {
     let mut out = String::from("digraph phases {\n    rankdir=LR;\n    node [shape=box];\n");
     for phase in &set.phases {
-        write!(out, "    \"{}\" [label=\"{}\\n{}\"", dot_text(&phase.name), dot_text(&phase.name), steps(phase)).unwrap();
+        write!(
+            out,
+            "    \"{}\" [label=\"{}\\n{}\"",
+            dot_text(&phase.name),
+            dot_text(&phase.name),
+            steps(phase)
+        )
+        .unwrap();
         if let Some(description) = &phase.description {
             write!(out, ", tooltip=\"{}\"", dot_text(description)).unwrap();
         }
         out.push_str("];\n");
     }
     for (dependency, dependent) in edges(set) {
-        writeln!(out, "    \"{}\" -> \"{}\";", dot_text(dependency), dot_text(dependent)).unwrap();
+        writeln!(
+            out,
+            "    \"{}\" -> \"{}\";",
+            dot_text(dependency),
+            dot_text(dependent)
+        )
+        .unwrap();
     }
     out.push_str("}\n");
     out
@@ -71,7 +97,9 @@ fn mermaid_text(text: &str) -> String {
 }
 
 fn dot_text(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -87,7 +115,11 @@ mod tests {
             timeout: None,
             retries: None,
             kind: StepKind::Wait(WaitStep {
-                until: WaitFor::Pods { namespace: "ns".into(), selector: "app=x".into(), count: None },
+                until: WaitFor::Pods {
+                    namespace: "ns".into(),
+                    selector: "app=x".into(),
+                    count: None,
+                },
                 interval: None,
             }),
         };
@@ -101,8 +133,12 @@ mod tests {
     }
 
     fn set() -> PhaseSet {
-        PhaseSet::new(vec![phase("shared-secrets", &[], 2), phase("gitea", &["shared-secrets", "kanidm"], 1), phase("kanidm", &["shared-secrets"], 3)])
-            .unwrap()
+        PhaseSet::new(vec![
+            phase("shared-secrets", &[], 2),
+            phase("gitea", &["shared-secrets", "kanidm"], 1),
+            phase("kanidm", &["shared-secrets"], 3),
+        ])
+        .unwrap()
     }
 
     #[test]
@@ -116,8 +152,16 @@ mod tests {
     #[test]
     fn dot_escapes_descriptions() {
         let dot = dot(&set());
-        assert!(dot.starts_with("digraph phases {\n    rankdir=LR;\n"), "{dot}");
-        assert!(dot.contains("\"gitea\" [label=\"gitea\\n1 step\", tooltip=\"the \\\"gitea\\\" phase\"];"), "{dot}");
+        assert!(
+            dot.starts_with("digraph phases {\n    rankdir=LR;\n"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains(
+                "\"gitea\" [label=\"gitea\\n1 step\", tooltip=\"the \\\"gitea\\\" phase\"];"
+            ),
+            "{dot}"
+        );
         assert!(dot.contains("    \"kanidm\" -> \"gitea\";\n"), "{dot}");
         assert!(dot.ends_with("}\n"));
     }

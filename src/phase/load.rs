@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use super::dag::PhaseSet;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{
-    ApplyStep, ExecStep, HttpStep, Mode, PHASE_SCHEMA, Phase, PromptStep, SecretStep, SkipIf, Step, StepKind, WaitStep,
-    parse_duration,
+    ApplyStep, ExecStep, HttpStep, Mode, PHASE_SCHEMA, Phase, PromptStep, SecretStep, SkipIf, Step,
+    StepKind, WaitStep, parse_duration,
 };
 use super::suggest;
 use super::validate;
@@ -22,19 +22,30 @@ use super::values::{DEFAULTS_FILE, Values};
 /// Keys of a phase file.
 pub const PHASE_FIELDS: &[&str] = &["schema", "phase", "description", "depends_on", "steps"];
 /// Keys every step has, whatever its kind.
-pub const COMMON_STEP_FIELDS: &[&str] = &["id", "kind", "description", "mode", "timeout", "retries"];
+pub const COMMON_STEP_FIELDS: &[&str] =
+    &["id", "kind", "description", "mode", "timeout", "retries"];
 
 /// Loads, validates and orders every phase file in `dir`.
 pub fn load_dir(dir: &Path, values: &Values) -> Result<PhaseSet, Diagnostics> {
-    let problem = |message: String, hint: &str| Diagnostics(vec![Diagnostic::new(dir, 0, 0, message).hint(hint)]);
+    let problem = |message: String, hint: &str| {
+        Diagnostics(vec![Diagnostic::new(dir, 0, 0, message).hint(hint)])
+    };
     let entries = std::fs::read_dir(dir).map_err(|error| {
-        problem(format!("cannot read the phases directory: {error}"), "point --phases at the directory that holds the phase files")
+        problem(
+            format!("cannot read the phases directory: {error}"),
+            "point --phases at the directory that holds the phase files",
+        )
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.is_file())
-        .filter(|path| matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            )
+        })
         .filter(|path| path.file_name().and_then(|n| n.to_str()) != Some(DEFAULTS_FILE))
         .collect();
     files.sort();
@@ -49,7 +60,12 @@ pub fn load_dir(dir: &Path, values: &Values) -> Result<PhaseSet, Diagnostics> {
     for file in files {
         match std::fs::read_to_string(&file) {
             Ok(text) => sources.push((file, text)),
-            Err(error) => diagnostics.push(Diagnostic::new(&file, 0, 0, format!("cannot read the file: {error}"))),
+            Err(error) => diagnostics.push(Diagnostic::new(
+                &file,
+                0,
+                0,
+                format!("cannot read the file: {error}"),
+            )),
         }
     }
     match load_sources(sources, values) {
@@ -63,7 +79,10 @@ pub fn load_dir(dir: &Path, values: &Values) -> Result<PhaseSet, Diagnostics> {
 }
 
 /// Loads, validates and orders phase files given as `(path, text)` in file order.
-pub fn load_sources(sources: Vec<(PathBuf, String)>, values: &Values) -> Result<PhaseSet, Diagnostics> {
+pub fn load_sources(
+    sources: Vec<(PathBuf, String)>,
+    values: &Values,
+) -> Result<PhaseSet, Diagnostics> {
     let mut diagnostics = Diagnostics::new();
     let mut loaded = Vec::new();
     for (index, (file, text)) in sources.into_iter().enumerate() {
@@ -75,7 +94,12 @@ pub fn load_sources(sources: Vec<(PathBuf, String)>, values: &Values) -> Result<
     diagnostics.into_result()?;
     PhaseSet::new(loaded.into_iter().map(|l| l.phase).collect()).map_err(|error| {
         // Validation reports these with positions; reaching here is a bug, but say what it is.
-        Diagnostics(vec![Diagnostic::new(Path::new("."), 0, 0, error.to_string())])
+        Diagnostics(vec![Diagnostic::new(
+            Path::new("."),
+            0,
+            0,
+            error.to_string(),
+        )])
     })
 }
 
@@ -100,7 +124,9 @@ impl LoadedPhase {
 
 /// 1-based line and column of a span's start (0, 0 when unknown).
 pub fn start(span: &Span) -> (usize, usize) {
-    span.start().map(|m| (m.line(), m.column())).unwrap_or((0, 0))
+    span.start()
+        .map(|m| (m.line(), m.column()))
+        .unwrap_or((0, 0))
 }
 
 fn at(file: &Path, span: &Span, message: impl Into<String>) -> Diagnostic {
@@ -108,9 +134,16 @@ fn at(file: &Path, span: &Span, message: impl Into<String>) -> Diagnostic {
     Diagnostic::new(file, line, column, message)
 }
 
-fn parse_file(index: usize, file: &Path, text: String, diagnostics: &mut Diagnostics) -> Option<LoadedPhase> {
+fn parse_file(
+    index: usize,
+    file: &Path,
+    text: String,
+    diagnostics: &mut Diagnostics,
+) -> Option<LoadedPhase> {
     // prevent_coercion: a quoted "3" stays text, so manifests and JSON bodies keep YAML's types.
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(true);
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
     let root = match marked_yaml::parse_yaml_with_options(index, &text, options) {
         Ok(Node::Mapping(root)) => root,
         Ok(_) => unreachable!("the loader insists on a top-level mapping"),
@@ -128,8 +161,14 @@ fn parse_file(index: usize, file: &Path, text: String, diagnostics: &mut Diagnos
             "schema" => match value.as_scalar() {
                 Some(schema) if schema.as_str() == PHASE_SCHEMA => {}
                 _ => diagnostics.push(
-                    at(file, value.span(), format!("unsupported schema `{}`", scalar_text(value)))
-                        .hint(format!("this build of bringup reads `schema: {PHASE_SCHEMA}`")),
+                    at(
+                        file,
+                        value.span(),
+                        format!("unsupported schema `{}`", scalar_text(value)),
+                    )
+                    .hint(format!(
+                        "this build of bringup reads `schema: {PHASE_SCHEMA}`"
+                    )),
                 ),
             },
             "phase" => match value.as_scalar() {
@@ -138,7 +177,8 @@ fn parse_file(index: usize, file: &Path, text: String, diagnostics: &mut Diagnos
                     named = true;
                 }
                 _ => diagnostics.push(
-                    at(file, value.span(), "`phase` must be the phase name").hint("write it as `phase: gitea`"),
+                    at(file, value.span(), "`phase` must be the phase name")
+                        .hint("write it as `phase: gitea`"),
                 ),
             },
             "description" => description = string(file, value, "description", None, diagnostics),
@@ -146,34 +186,57 @@ fn parse_file(index: usize, file: &Path, text: String, diagnostics: &mut Diagnos
                 Node::Sequence(items) => {
                     for item in items.iter() {
                         match item.as_scalar() {
-                            Some(s) if !s.as_str().is_empty() => depends_on.push(s.as_str().to_string()),
-                            _ => diagnostics.push(at(file, item.span(), "`depends_on` entries must be phase names")),
+                            Some(s) if !s.as_str().is_empty() => {
+                                depends_on.push(s.as_str().to_string())
+                            }
+                            _ => diagnostics.push(at(
+                                file,
+                                item.span(),
+                                "`depends_on` entries must be phase names",
+                            )),
                         }
                     }
                 }
                 _ => diagnostics.push(
-                    at(file, value.span(), "`depends_on` must be a list of phase names")
-                        .hint(format!("write it as `depends_on: [{}]`", scalar_text(value))),
+                    at(
+                        file,
+                        value.span(),
+                        "`depends_on` must be a list of phase names",
+                    )
+                    .hint(format!(
+                        "write it as `depends_on: [{}]`",
+                        scalar_text(value)
+                    )),
                 ),
             },
             "steps" => {}
             other => diagnostics.push(
-                at(file, key.span(), format!("unknown field `{other}` in the phase file"))
-                    .hint(suggest::hint(other, PHASE_FIELDS.iter().copied())),
+                at(
+                    file,
+                    key.span(),
+                    format!("unknown field `{other}` in the phase file"),
+                )
+                .hint(suggest::hint(other, PHASE_FIELDS.iter().copied())),
             ),
         }
     }
     let top = Span::new_start(marked_yaml::Marker::new(index, 0, 1, 1));
     if root.get_node("schema").is_none() {
-        diagnostics.push(at(file, &top, "missing `schema`").hint(format!("add `schema: {PHASE_SCHEMA}` as the first line")));
+        diagnostics.push(
+            at(file, &top, "missing `schema`")
+                .hint(format!("add `schema: {PHASE_SCHEMA}` as the first line")),
+        );
     }
     if root.get_node("phase").is_none() {
-        diagnostics.push(at(file, &top, "missing `phase`").hint("add the phase name, e.g. `phase: gitea`"));
+        diagnostics.push(
+            at(file, &top, "missing `phase`").hint("add the phase name, e.g. `phase: gitea`"),
+        );
     }
     let mut steps = Vec::new();
     let mut step_nodes = Vec::new();
     match root.get_node("steps") {
-        None => diagnostics.push(at(file, &top, "missing `steps`").hint("add `steps:` with a list of steps")),
+        None => diagnostics
+            .push(at(file, &top, "missing `steps`").hint("add `steps:` with a list of steps")),
         Some(Node::Sequence(items)) => {
             for (position, item) in items.iter().enumerate() {
                 if let Some((step, node)) = parse_step(file, &name, position, item, diagnostics) {
@@ -183,40 +246,73 @@ fn parse_file(index: usize, file: &Path, text: String, diagnostics: &mut Diagnos
             }
         }
         Some(other) => diagnostics.push(
-            at(file, other.span(), "`steps` must be a list of steps").hint("start each step with `- id: ...`"),
+            at(file, other.span(), "`steps` must be a list of steps")
+                .hint("start each step with `- id: ...`"),
         ),
     }
-    let phase = Phase { name, description, depends_on, steps, file: file.to_path_buf() };
-    Some(LoadedPhase { phase, named, text, root, steps: step_nodes })
+    let phase = Phase {
+        name,
+        description,
+        depends_on,
+        steps,
+        file: file.to_path_buf(),
+    };
+    Some(LoadedPhase {
+        phase,
+        named,
+        text,
+        root,
+        steps: step_nodes,
+    })
 }
 
 fn yaml_error(file: &Path, text: &str, error: LoadError) -> Diagnostic {
     let marker = |m: &marked_yaml::Marker| (m.line(), m.column());
     let (position, message, hint) = match &error {
-        LoadError::TopLevelMustBeMapping(m) => {
-            (marker(m), "a phase file must be a mapping".to_string(), Some(format!("start it with `schema: {PHASE_SCHEMA}`")))
+        LoadError::TopLevelMustBeMapping(m) => (
+            marker(m),
+            "a phase file must be a mapping".to_string(),
+            Some(format!("start it with `schema: {PHASE_SCHEMA}`")),
+        ),
+        LoadError::TopLevelMustBeSequence(m) => {
+            (marker(m), "unexpected top-level sequence".into(), None)
         }
-        LoadError::TopLevelMustBeSequence(m) => (marker(m), "unexpected top-level sequence".into(), None),
-        LoadError::UnexpectedAnchor(m) => {
-            (marker(m), "YAML anchors and aliases are not supported".into(), Some("repeat the value instead".into()))
+        LoadError::UnexpectedAnchor(m) => (
+            marker(m),
+            "YAML anchors and aliases are not supported".into(),
+            Some("repeat the value instead".into()),
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => {
+            (marker(m), "mapping keys must be plain names".into(), None)
         }
-        LoadError::MappingKeyMustBeScalar(m) => (marker(m), "mapping keys must be plain names".into(), None),
-        LoadError::UnexpectedTag(m) => (marker(m), "YAML tags (`!tag`) are not supported".into(), Some("remove the tag".into())),
+        LoadError::UnexpectedTag(m) => (
+            marker(m),
+            "YAML tags (`!tag`) are not supported".into(),
+            Some("remove the tag".into()),
+        ),
         LoadError::DuplicateKey(inner) => {
             let first = inner.prev_key.span().start().map(|m| m.line()).unwrap_or(0);
             (
                 inner.key.span().start().map(marker).unwrap_or((0, 0)),
-                format!("duplicate key `{}` (first at line {first})", inner.key.as_str()),
+                format!(
+                    "duplicate key `{}` (first at line {first})",
+                    inner.key.as_str()
+                ),
                 Some("remove one of them".into()),
             )
         }
-        LoadError::ScanError(m, scan) => {
-            (marker(m), format!("invalid YAML: {}", scan.info()), Some("check the indentation and quoting on this line".into()))
-        }
+        LoadError::ScanError(m, scan) => (
+            marker(m),
+            format!("invalid YAML: {}", scan.info()),
+            Some("check the indentation and quoting on this line".into()),
+        ),
     };
     // An empty file parses as an empty scalar rather than a mapping.
     let (message, hint) = if text.trim().is_empty() {
-        ("the file is empty".to_string(), Some(format!("start it with `schema: {PHASE_SCHEMA}`")))
+        (
+            "the file is empty".to_string(),
+            Some(format!("start it with `schema: {PHASE_SCHEMA}`")),
+        )
     } else {
         (message, hint)
     };
@@ -232,13 +328,20 @@ fn scalar_text(node: &Node) -> String {
     }
 }
 
-fn string(file: &Path, node: &Node, field: &str, step: Option<&str>, diagnostics: &mut Diagnostics) -> Option<String> {
+fn string(
+    file: &Path,
+    node: &Node,
+    field: &str,
+    step: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> Option<String> {
     match node {
         Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => None,
         Node::Scalar(s) => Some(s.as_str().to_string()),
         _ => {
             diagnostics.push(
-                at(file, node.span(), format!("`{field}` must be text")).maybe_step(step.map(str::to_string)),
+                at(file, node.span(), format!("`{field}` must be text"))
+                    .maybe_step(step.map(str::to_string)),
             );
             None
         }
@@ -254,36 +357,53 @@ fn parse_step(
 ) -> Option<(Step, MarkedMappingNode)> {
     let Node::Mapping(mapping) = node else {
         diagnostics.push(
-            at(file, node.span(), format!("step {} must be a mapping", position + 1))
-                .hint("write it as `- id: name` followed by `kind:` and the kind's fields"),
+            at(
+                file,
+                node.span(),
+                format!("step {} must be a mapping", position + 1),
+            )
+            .hint("write it as `- id: name` followed by `kind:` and the kind's fields"),
         );
         return None;
     };
-    let id = mapping.get_scalar("id").map(|s| s.as_str().to_string()).filter(|s| !s.is_empty());
+    let id = mapping
+        .get_scalar("id")
+        .map(|s| s.as_str().to_string())
+        .filter(|s| !s.is_empty());
     let label = match &id {
         Some(id) => format!("{phase}/{id}"),
         None => format!("{phase}/#{}", position + 1),
     };
-    let problems_before = diagnostics.len();
     let mut report = |diagnostic: Diagnostic| diagnostics.push(diagnostic.step(label.clone()));
     if id.is_none() {
-        report(at(file, mapping.span(), "missing `id`").hint("add `id: <name>`, unique in the phase ([a-z0-9-])"));
+        report(
+            at(file, mapping.span(), "missing `id`")
+                .hint("add `id: <name>`, unique in the phase ([a-z0-9-])"),
+        );
     }
     let kind_node = mapping.get_node("kind");
     let kind = match kind_node {
         None => {
-            report(
-                at(file, mapping.span(), "missing `kind`")
-                    .hint(format!("add `kind:` with one of {}", suggest::list(StepKind::NAMES.iter().copied()))),
-            );
+            report(at(file, mapping.span(), "missing `kind`").hint(format!(
+                "add `kind:` with one of {}",
+                suggest::list(StepKind::NAMES.iter().copied())
+            )));
             None
         }
-        Some(Node::Scalar(k)) if StepKind::NAMES.contains(&k.as_str()) => Some(k.as_str().to_string()),
+        Some(Node::Scalar(k)) if StepKind::NAMES.contains(&k.as_str()) => {
+            Some(k.as_str().to_string())
+        }
         Some(other) => {
             let text = scalar_text(other);
             let hint = match suggest::closest(&text, StepKind::NAMES.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`? the kinds are {}", suggest::list(StepKind::NAMES.iter().copied())),
-                None => format!("the kinds are {}", suggest::list(StepKind::NAMES.iter().copied())),
+                Some(best) => format!(
+                    "did you mean `{best}`? the kinds are {}",
+                    suggest::list(StepKind::NAMES.iter().copied())
+                ),
+                None => format!(
+                    "the kinds are {}",
+                    suggest::list(StepKind::NAMES.iter().copied())
+                ),
             };
             report(at(file, other.span(), format!("unknown step kind `{text}`")).hint(hint));
             None
@@ -312,18 +432,37 @@ fn parse_step(
                 }
             },
             "timeout" => match parse_duration(&scalar_text(value)) {
-                Ok(duration) if !duration.is_zero() => timeout = Some(super::model::Duration(duration)),
-                Ok(_) => report(at(file, value.span(), "`timeout` is zero").hint("give the step time to finish, e.g. `timeout: 5m`")),
+                Ok(duration) if !duration.is_zero() => {
+                    timeout = Some(super::model::Duration(duration))
+                }
+                Ok(_) => report(
+                    at(file, value.span(), "`timeout` is zero")
+                        .hint("give the step time to finish, e.g. `timeout: 5m`"),
+                ),
                 Err(_) => report(
-                    at(file, value.span(), format!("invalid duration `{}`", scalar_text(value)))
-                        .hint("write it as 30s, 5m, 1h30m or 250ms"),
+                    at(
+                        file,
+                        value.span(),
+                        format!("invalid duration `{}`", scalar_text(value)),
+                    )
+                    .hint("write it as 30s, 5m, 1h30m or 250ms"),
                 ),
             },
-            "retries" => match value.as_scalar().and_then(|s| s.as_str().parse::<u32>().ok()) {
+            "retries" => match value
+                .as_scalar()
+                .and_then(|s| s.as_str().parse::<u32>().ok())
+            {
                 Some(count) => retries = Some(count),
                 None => report(
-                    at(file, value.span(), format!("`retries` must be a whole number, found `{}`", scalar_text(value)))
-                        .hint("write it as `retries: 3`"),
+                    at(
+                        file,
+                        value.span(),
+                        format!(
+                            "`retries` must be a whole number, found `{}`",
+                            scalar_text(value)
+                        ),
+                    )
+                    .hint("write it as `retries: 3`"),
                 ),
             },
             _ => {}
@@ -335,12 +474,20 @@ fn parse_step(
     for common in COMMON_STEP_FIELDS {
         rest.remove(*common);
     }
-    let unknown: Vec<MarkedScalarNode> = rest.keys().filter(|k| !fields.contains(&k.as_str())).cloned().collect();
+    let unknown: Vec<MarkedScalarNode> = rest
+        .keys()
+        .filter(|k| !fields.contains(&k.as_str()))
+        .cloned()
+        .collect();
     for key in &unknown {
         let known = fields.iter().chain(COMMON_STEP_FIELDS).copied();
         report(
-            at(file, key.span(), format!("unknown field `{}` for a `{kind_name}` step", key.as_str()))
-                .hint(suggest::hint(key.as_str(), known)),
+            at(
+                file,
+                key.span(),
+                format!("unknown field `{}` for kind `{kind_name}`", key.as_str()),
+            )
+            .hint(suggest::hint(key.as_str(), known)),
         );
         rest.remove(key.as_str());
     }
@@ -372,29 +519,41 @@ fn parse_step(
         Ok(kind) => kind,
         Err(error) => {
             // A misspelt field also shows up as the missing one it was meant to be.
-            let consequence = !unknown.is_empty() && error.path().is_none() && error.to_string().starts_with("missing field");
+            let consequence = !unknown.is_empty()
+                && error.path().is_none()
+                && error.to_string().starts_with("missing field");
             if !consequence {
                 report(serde_diagnostic(file, &rest, error, fields));
             }
             return None;
         }
     };
-    if diagnostics.len() > problems_before {
-        return None;
-    }
-    let step = Step { id: id?, description, mode, timeout, retries, kind };
+    // Keep a step whose fields parsed even if a common field was wrong (already reported):
+    // validation then still sees it, so one run reports everything.
+    let step = Step {
+        id: id?,
+        description,
+        mode,
+        timeout,
+        retries,
+        kind,
+    };
     Some((step, mapping.clone()))
 }
 
 fn fix_skip_if_json(rest: &Node, skip_if: &mut Option<SkipIf>) {
-    if let (Some(SkipIf::Request(request)), Some(json)) = (skip_if.as_mut(), node_at(rest, &["skip_if", "request", "json"])) {
+    if let (Some(SkipIf::Request(request)), Some(json)) = (
+        skip_if.as_mut(),
+        node_at(rest, &["skip_if", "request", "json"]),
+    ) {
         request.json = Some(to_json(json));
     }
 }
 
 /// The node at a path of mapping keys.
 pub fn node_at<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
-    path.iter().try_fold(node, |node, key| node.as_mapping()?.get_node(key))
+    path.iter()
+        .try_fold(node, |node, key| node.as_mapping()?.get_node(key))
 }
 
 /// A YAML node as JSON with YAML 1.2 core types: plain `true`/`false`, `null`/`~`/empty,
@@ -416,23 +575,32 @@ pub fn to_json(node: &Node) -> serde_json::Value {
             if let Ok(integer) = text.parse::<i64>() {
                 return serde_json::Value::from(integer);
             }
-            let looks_numeric = text.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+            let looks_numeric = text
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
                 && text.chars().any(|c| c.is_ascii_digit());
             if looks_numeric
-                && let Some(number) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64)
+                && let Some(number) = text
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
             {
                 return serde_json::Value::Number(number);
             }
             serde_json::Value::String(text.to_string())
         }
         Node::Sequence(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Node::Mapping(map) => {
-            serde_json::Value::Object(map.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect())
-        }
+        Node::Mapping(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+                .collect(),
+        ),
     }
 }
 
-fn deserialize<T: DeserializeOwned>(node: &Node) -> Result<T, marked_yaml::spanned_serde::FromNodeError> {
+fn deserialize<T: DeserializeOwned>(
+    node: &Node,
+) -> Result<T, marked_yaml::spanned_serde::FromNodeError> {
     marked_yaml::from_node(node)
 }
 
@@ -482,7 +650,12 @@ impl<'de> serde::Deserializer<'de> for FieldProbe<'_> {
 }
 
 /// A serde error from a step's fields, as a diagnostic in plain words.
-fn serde_diagnostic(file: &Path, rest: &Node, error: marked_yaml::spanned_serde::FromNodeError, fields: &[&str]) -> Diagnostic {
+fn serde_diagnostic(
+    file: &Path,
+    rest: &Node,
+    error: marked_yaml::spanned_serde::FromNodeError,
+    fields: &[&str],
+) -> Diagnostic {
     use marked_yaml::spanned_serde::Error as E;
     let path = error.path().map(str::to_string).unwrap_or_default();
     let node = find(rest, &path);
@@ -493,22 +666,44 @@ fn serde_diagnostic(file: &Path, rest: &Node, error: marked_yaml::spanned_serde:
         _ => start(rest.span()),
     };
     let found = node.map(scalar_text).unwrap_or_default();
-    let within = |path: &str| if path.is_empty() { String::new() } else { format!(" in `{path}`") };
+    let within = |path: &str| {
+        if path.is_empty() {
+            String::new()
+        } else {
+            format!(" in `{path}`")
+        }
+    };
     let (message, hint) = match error.into_inner() {
         E::UnknownFieldError(field, expected, _) => {
             // The path names the mapping that holds the unknown key, or the key itself.
-            let parent = path.strip_suffix(&format!(".{field}")).or(if path == field { Some("") } else { None }).unwrap_or(&path);
-            let candidates: Vec<&str> = if parent.is_empty() { fields.iter().chain(COMMON_STEP_FIELDS).copied().collect() } else { expected.to_vec() };
-            let key = find(rest, parent).and_then(Node::as_mapping).and_then(|m| m.keys().find(|k| k.as_str() == field));
+            let parent = path
+                .strip_suffix(&format!(".{field}"))
+                .or(if path == field { Some("") } else { None })
+                .unwrap_or(&path);
+            let candidates: Vec<&str> = if parent.is_empty() {
+                fields.iter().chain(COMMON_STEP_FIELDS).copied().collect()
+            } else {
+                expected.to_vec()
+            };
+            let key = find(rest, parent)
+                .and_then(Node::as_mapping)
+                .and_then(|m| m.keys().find(|k| k.as_str() == field));
             if let Some(key) = key {
                 (line, column) = start(key.span());
             }
-            (format!("unknown field `{field}`{}", within(parent)), Some(suggest::hint(&field, candidates.iter().copied())))
+            (
+                format!("unknown field `{field}`{}", within(parent)),
+                Some(suggest::hint(&field, candidates.iter().copied())),
+            )
         }
-        E::IntegerParseFailure(..) | E::FloatParseFailure(..) => {
-            (format!("`{path}` must be a number, found `{found}`"), Some(format!("write it as `{}: 32`", last(&path))))
-        }
-        E::NotBoolean(_) => (format!("`{path}` must be true or false, found `{found}`"), None),
+        E::IntegerParseFailure(..) | E::FloatParseFailure(..) => (
+            format!("`{path}` must be a number, found `{found}`"),
+            Some(format!("write it as `{}: 32`", last(&path))),
+        ),
+        E::NotBoolean(_) => (
+            format!("`{path}` must be true or false, found `{found}`"),
+            None,
+        ),
         E::Other(text, _) => plain_words(&text, &path, node),
     };
     Diagnostic::new(file, line, column, message).maybe_hint(hint)
@@ -520,41 +715,103 @@ fn last(path: &str) -> &str {
 
 /// serde's messages in words a phase-file author uses.
 fn plain_words(text: &str, path: &str, node: Option<&Node>) -> (String, Option<String>) {
-    let within = if path.is_empty() { String::new() } else { format!(" in `{path}`") };
-    let quoted = |text: &str| -> Vec<String> { text.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    let within = if path.is_empty() {
+        String::new()
+    } else {
+        format!(" in `{path}`")
+    };
+    let quoted = |text: &str| -> Vec<String> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
     if let Some(rest) = text.strip_prefix("missing field ") {
         let field = rest.trim_matches('`');
-        return (format!("missing field `{field}`{within}"), Some(format!("add `{field}:`")));
+        return (
+            format!("missing field `{field}`{within}"),
+            Some(format!("add `{field}:`")),
+        );
     }
     if text.starts_with("unknown variant ") {
         let words = quoted(text);
-        let (given, choices) = words.split_first().map(|(g, c)| (g.clone(), c.to_vec())).unwrap_or_default();
+        let (given, choices) = words
+            .split_first()
+            .map(|(g, c)| (g.clone(), c.to_vec()))
+            .unwrap_or_default();
         let hint = suggest::hint(&given, choices.iter().map(String::as_str));
-        let subject = if path.is_empty() { "this field".to_string() } else { format!("`{path}`") };
-        return (format!("unknown option `{given}` for {subject}"), Some(hint));
+        let subject = if path.is_empty() {
+            "this field".to_string()
+        } else {
+            format!("`{path}`")
+        };
+        return (
+            format!("unknown option `{given}` for {subject}"),
+            Some(hint),
+        );
     }
     if text.starts_with("Expected map with one value, got empty map") {
         return (format!("`{path}` is empty: it takes one option"), None);
     }
     if text.starts_with("Expected map with one value") {
-        let keys: Vec<String> =
-            node.and_then(Node::as_mapping).map(|m| m.keys().map(|k| format!("`{}`", k.as_str())).collect()).unwrap_or_default();
-        return (format!("`{path}` takes exactly one option, found {}", keys.join(" and ")), Some("keep one of them".into()));
+        let keys: Vec<String> = node
+            .and_then(Node::as_mapping)
+            .map(|m| m.keys().map(|k| format!("`{}`", k.as_str())).collect())
+            .unwrap_or_default();
+        return (
+            format!(
+                "`{path}` takes exactly one option, found {}",
+                keys.join(" and ")
+            ),
+            Some("keep one of them".into()),
+        );
     }
     if let Some(rest) = text.strip_prefix("invalid type: ") {
-        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+        let (found, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another type"));
         let hint = match expected {
-            e if e.contains("sequence") => Some(format!("write a list, e.g. `{}: [a, b]`", last(path))),
-            e if e.contains("map") || e.starts_with("struct") => Some(format!("`{}` takes a mapping of fields", last(path))),
+            e if e.contains("sequence") => {
+                Some(format!("write a list, e.g. `{}: [a, b]`", last(path)))
+            }
+            e if e.contains("map") || e.starts_with("struct") => {
+                Some(format!("`{}` takes a mapping of fields", last(path)))
+            }
             _ => None,
         };
-        let expected = expected.replace("a sequence", "a list").replace("a map", "a mapping");
-        let expected = if expected.starts_with("struct ") || expected.starts_with("enum ") { "a mapping".to_string() } else { expected };
-        let found = found.replace("string ", "text ").replace("sequence", "a list").replace("map", "a mapping");
+        let expected = expected
+            .replace("a sequence", "a list")
+            .replace("a map", "a mapping");
+        let expected = if expected.starts_with("struct ") || expected.starts_with("enum ") {
+            "a mapping".to_string()
+        } else {
+            expected
+        };
+        let found = found
+            .replace("string ", "text ")
+            .replace("sequence", "a list")
+            .replace("map", "a mapping");
         return (format!("`{path}` must be {expected}, found {found}"), hint);
     }
-    if let Some((message, fix)) = text.split_once(": write it as ") {
-        return (format!("{message}{within}"), Some(format!("write it as {fix}")));
+    if text.ends_with("is not `namespace/name`") {
+        return (
+            format!("{text}{within}"),
+            Some("write it as namespace/name, e.g. `global-secrets/gitea.admin`".into()),
+        );
+    }
+    if text.ends_with("is not `namespace/secret/key`") {
+        return (
+            format!("{text}{within}"),
+            Some(
+                "write it as namespace/secret/key, e.g. `global-secrets/gitea.renovate/token`"
+                    .into(),
+            ),
+        );
+    }
+    // The model's own messages put the way out after the first `: `.
+    if let Some((message, fix)) = text.split_once(": ") {
+        return (format!("{message}{within}"), Some(fix.to_string()));
     }
     let mut message = text.to_string();
     if let Some(first) = message.get(0..1) {
@@ -589,7 +846,10 @@ mod tests {
     use super::*;
 
     fn load(files: &[(&str, &str)]) -> Result<PhaseSet, Diagnostics> {
-        let sources = files.iter().map(|(name, text)| (PathBuf::from(name), text.to_string())).collect();
+        let sources = files
+            .iter()
+            .map(|(name, text)| (PathBuf::from(name), text.to_string()))
+            .collect();
         load_sources(sources, &Values::default())
     }
 
@@ -621,13 +881,17 @@ steps:
         .unwrap();
         let phase = set.get("demo").unwrap();
         assert_eq!(phase.description.as_deref(), Some("a demo"));
-        let StepKind::Secret(secret) = &phase.steps[0].kind else { panic!("secret") };
+        let StepKind::Secret(secret) = &phase.steps[0].kind else {
+            panic!("secret")
+        };
         assert_eq!(secret.secret.to_string(), "global-secrets/gitea.admin");
         let apply = &phase.steps[1];
         assert_eq!(apply.mode, Some(Mode::Once));
         assert_eq!(apply.timeout.unwrap().0, std::time::Duration::from_secs(90));
         assert_eq!(apply.retries, Some(2));
-        let StepKind::Apply(apply) = &apply.kind else { panic!("apply") };
+        let StepKind::Apply(apply) = &apply.kind else {
+            panic!("apply")
+        };
         assert_eq!(
             apply.manifest["spec"],
             serde_json::json!({"replicas": 3, "paused": false, "note": "3", "ratio": 0.5, "empty": null})
@@ -643,8 +907,11 @@ steps:
         .unwrap_err();
         let text = error.to_string();
         assert!(text.contains("a.yaml:5:11: error: step `a/x`: unknown step kind `exce`\n  hint: did you mean `exec`?"), "{text}");
-        assert!(text.contains("a.yaml:8:5: error: step `a/y`: unknown field `fro` for a `wait` step\n  hint: did you mean `for`?"), "{text}");
-        assert!(text.contains("b.yaml:1:1: error: missing `schema`"), "{text}");
+        assert!(text.contains("a.yaml:8:5: error: step `a/y`: unknown field `fro` for kind `wait`\n  hint: did you mean `for`?"), "{text}");
+        assert!(
+            text.contains("b.yaml:1:1: error: missing `schema`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -58,29 +58,52 @@ impl Producers {
                         .push(full_id.clone());
                 };
                 match &step.kind {
-                    StepKind::Secret(s) => {
-                        s.keys.keys().for_each(|key| add(ObjectKind::Secret, &s.secret.namespace, &s.secret.name, key))
-                    }
-                    StepKind::Prompt(p) => add(ObjectKind::Secret, &p.secret.secret.namespace, &p.secret.secret.name, &p.secret.key),
+                    StepKind::Secret(s) => s.keys.keys().for_each(|key| {
+                        add(ObjectKind::Secret, &s.secret.namespace, &s.secret.name, key)
+                    }),
+                    StepKind::Prompt(p) => add(
+                        ObjectKind::Secret,
+                        &p.secret.secret.namespace,
+                        &p.secret.secret.name,
+                        &p.secret.key,
+                    ),
                     StepKind::Exec(e) => {
                         if let Some(store) = &e.store {
-                            store.data.keys().for_each(|key| add(ObjectKind::Secret, &store.secret.namespace, &store.secret.name, key))
+                            store.data.keys().for_each(|key| {
+                                add(
+                                    ObjectKind::Secret,
+                                    &store.secret.namespace,
+                                    &store.secret.name,
+                                    key,
+                                )
+                            })
                         }
                     }
                     StepKind::Http(h) => {
                         if let Some(store) = &h.store {
-                            store.data.keys().for_each(|key| add(ObjectKind::Secret, &store.secret.namespace, &store.secret.name, key))
+                            store.data.keys().for_each(|key| {
+                                add(
+                                    ObjectKind::Secret,
+                                    &store.secret.namespace,
+                                    &store.secret.name,
+                                    key,
+                                )
+                            })
                         }
                     }
                     StepKind::Apply(a) => {
-                        let kind = match (a.manifest["apiVersion"].as_str(), a.manifest["kind"].as_str()) {
+                        let kind = match (
+                            a.manifest["apiVersion"].as_str(),
+                            a.manifest["kind"].as_str(),
+                        ) {
                             (Some("v1"), Some("Secret")) => ObjectKind::Secret,
                             (Some("v1"), Some("ConfigMap")) => ObjectKind::ConfigMap,
                             _ => continue,
                         };
-                        let (Some(ns), Some(name)) =
-                            (a.manifest["metadata"]["namespace"].as_str(), a.manifest["metadata"]["name"].as_str())
-                        else {
+                        let (Some(ns), Some(name)) = (
+                            a.manifest["metadata"]["namespace"].as_str(),
+                            a.manifest["metadata"]["name"].as_str(),
+                        ) else {
                             continue;
                         };
                         for field in ["data", "stringData", "binaryData"] {
@@ -98,7 +121,10 @@ impl Producers {
 
     /// The full ids of the steps that write this key.
     pub fn writers(&self, kind: ObjectKind, ns: &str, name: &str, key: &str) -> &[String] {
-        self.writers.get(&(kind, ns.to_string(), name.to_string(), key.to_string())).map(Vec::as_slice).unwrap_or(&[])
+        self.writers
+            .get(&(kind, ns.to_string(), name.to_string(), key.to_string()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The first step (in file order) that writes this key.

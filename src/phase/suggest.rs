@@ -9,13 +9,13 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
-    }
+    d[0] = (0..=b.len()).collect();
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -48,7 +48,11 @@ pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + Clon
 
 /// `` `a`, `b`, `c` `` for messages.
 pub fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    items.into_iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .into_iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -66,7 +70,10 @@ mod tests {
     #[test]
     fn suggests_only_close_names() {
         assert_eq!(closest("comand", ["command", "stdin"]), Some("command"));
-        assert_eq!(closest("depend_on", ["depends_on", "steps"]), Some("depends_on"));
+        assert_eq!(
+            closest("depend_on", ["depends_on", "steps"]),
+            Some("depends_on")
+        );
         assert_eq!(closest("foo", ["kind", "steps"]), None);
         assert_eq!(hint("foo", ["a", "b"]), "expected one of `a`, `b`");
     }

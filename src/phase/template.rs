@@ -24,8 +24,11 @@ use super::dag::PhaseSet;
 use super::producers::{ObjectKind, Producers};
 
 /// The lookup functions this build provides, with their parameters.
-pub const FUNCTIONS: &[(&str, &[&str])] =
-    &[("secret", &["namespace", "name", "key"]), ("configmap", &["namespace", "name", "key"]), ("ingress_host", &["namespace", "name"])];
+pub const FUNCTIONS: &[(&str, &[&str])] = &[
+    ("secret", &["namespace", "name", "key"]),
+    ("configmap", &["namespace", "name", "key"]),
+    ("ingress_host", &["namespace", "name"]),
+];
 
 /// Variables local to one step: what it captured.
 #[derive(Debug, Clone, Default)]
@@ -54,17 +57,37 @@ pub struct Templater {
 }
 
 impl Templater {
-    pub fn new(values: serde_json::Value, cluster: Option<Arc<dyn Cluster>>, redactor: Redactor) -> Self {
+    pub fn new(
+        values: serde_json::Value,
+        cluster: Option<Arc<dyn Cluster>>,
+        redactor: Redactor,
+    ) -> Self {
         let producers = Arc::new(std::sync::RwLock::new(Producers::default()));
         let mut env = base_environment();
-        let lookup = Lookup { cluster: cluster.clone(), redactor: redactor.clone(), producers: producers.clone() };
+        let lookup = Lookup {
+            cluster: cluster.clone(),
+            redactor: redactor.clone(),
+            producers: producers.clone(),
+        };
         let l = lookup.clone();
-        env.add_function("secret", move |ns: &str, name: &str, key: &str| l.data(ObjectKind::Secret, ns, name, key));
+        env.add_function("secret", move |ns: &str, name: &str, key: &str| {
+            l.data(ObjectKind::Secret, ns, name, key)
+        });
         let l = lookup.clone();
-        env.add_function("configmap", move |ns: &str, name: &str, key: &str| l.data(ObjectKind::ConfigMap, ns, name, key));
+        env.add_function("configmap", move |ns: &str, name: &str, key: &str| {
+            l.data(ObjectKind::ConfigMap, ns, name, key)
+        });
         let l = lookup;
-        env.add_function("ingress_host", move |ns: &str, name: &str| l.ingress_host(ns, name));
-        Templater { values, cluster, redactor, env, producers }
+        env.add_function("ingress_host", move |ns: &str, name: &str| {
+            l.ingress_host(ns, name)
+        });
+        Templater {
+            values,
+            cluster,
+            redactor,
+            env,
+            producers,
+        }
     }
 
     /// Lets lookup errors name the step that creates a missing Secret or ConfigMap key.
@@ -87,21 +110,34 @@ impl Templater {
         if let Some(response) = &locals.response {
             context.insert("response", minijinja::Value::from_serialize(response));
         }
-        self.env.render_str(template, context).map_err(|error| TemplateError {
-            template: template.to_string(),
-            message: self.redactor.redact(&self.explain(template, &error, locals)),
-        })
+        self.env
+            .render_str(template, context)
+            .map_err(|error| TemplateError {
+                template: template.to_string(),
+                message: self
+                    .redactor
+                    .redact(&self.explain(template, &error, locals)),
+            })
     }
 
     /// Renders every string inside a JSON value.
-    pub fn render_json(&self, value: &serde_json::Value, locals: &Locals) -> Result<serde_json::Value, TemplateError> {
+    pub fn render_json(
+        &self,
+        value: &serde_json::Value,
+        locals: &Locals,
+    ) -> Result<serde_json::Value, TemplateError> {
         Ok(match value {
             serde_json::Value::String(s) => serde_json::Value::String(self.render(s, locals)?),
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(|v| self.render_json(v, locals)).collect::<Result<_, _>>()?)
-            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_json(v, locals))
+                    .collect::<Result<_, _>>()?,
+            ),
             serde_json::Value::Object(map) => serde_json::Value::Object(
-                map.iter().map(|(k, v)| Ok((self.render(k, locals)?, self.render_json(v, locals)?))).collect::<Result<_, _>>()?,
+                map.iter()
+                    .map(|(k, v)| Ok((self.render(k, locals)?, self.render_json(v, locals)?)))
+                    .collect::<Result<_, _>>()?,
             ),
             other => other.clone(),
         })
@@ -111,12 +147,19 @@ impl Templater {
     /// named by its path, anything else by minijinja's kind and detail.
     fn explain(&self, template: &str, error: &minijinja::Error, locals: &Locals) -> String {
         match error.kind() {
-            ErrorKind::InvalidOperation if error.detail().is_some_and(|d| FUNCTIONS.iter().any(|(f, _)| d.starts_with(f))) => {
+            ErrorKind::InvalidOperation
+                if error
+                    .detail()
+                    .is_some_and(|d| FUNCTIONS.iter().any(|(f, _)| d.starts_with(f))) =>
+            {
                 error.detail().unwrap_or_default().to_string()
             }
             ErrorKind::UndefinedError => self.name_undefined(template, locals),
             ErrorKind::SyntaxError => match analyze(template) {
-                Err(syntax) => format!("{} (line {}, column {})", syntax.message, syntax.position.line, syntax.position.column),
+                Err(syntax) => format!(
+                    "{} (line {}, column {})",
+                    syntax.message, syntax.position.line, syntax.position.column
+                ),
                 Ok(_) => describe(error),
             },
             _ => describe(error),
@@ -124,7 +167,9 @@ impl Templater {
     }
 
     fn name_undefined(&self, template: &str, locals: &Locals) -> String {
-        let Ok(refs) = analyze(template) else { return "undefined value".into() };
+        let Ok(refs) = analyze(template) else {
+            return "undefined value".into();
+        };
         for variable in &refs.variables {
             let (root, rest) = (&variable.path[0], &variable.path[1..]);
             let scope = match root.as_str() {
@@ -136,7 +181,9 @@ impl Templater {
             let Some(scope) = scope else {
                 return match root.as_str() {
                     "output" | "response" => {
-                        format!("undefined value `{root}`: only the step that captured it can read it, in `store`")
+                        format!(
+                            "undefined value `{root}`: only the step that captured it can read it, in `store`"
+                        )
                     }
                     _ => format!("undefined variable `{root}`"),
                 };
@@ -177,7 +224,9 @@ pub fn missing_at(root: &serde_json::Value, path: &[String]) -> Option<usize> {
     for (index, segment) in path.iter().enumerate() {
         let next = match node {
             serde_json::Value::Object(map) => map.get(segment),
-            serde_json::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            serde_json::Value::Array(items) => {
+                segment.parse::<usize>().ok().and_then(|i| items.get(i))
+            }
             _ => None,
         };
         match next {
@@ -202,9 +251,12 @@ fn base_environment() -> Environment<'static> {
 static PROBE: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = base_environment();
     for (name, _) in FUNCTIONS {
-        env.add_function(*name, |_: minijinja::value::Rest<minijinja::Value>| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, "probe"))
-        });
+        env.add_function(
+            *name,
+            |_: minijinja::value::Rest<minijinja::Value>| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, "probe"))
+            },
+        );
     }
     env
 });
@@ -223,14 +275,18 @@ pub fn known_functions() -> Vec<String> {
 
 /// Whether minijinja knows the filter.
 pub fn is_known_filter(name: &str) -> bool {
-    let template = PROBE.template_from_str("").expect("empty template compiles");
+    let template = PROBE
+        .template_from_str("")
+        .expect("empty template compiles");
     let state = template.new_state();
     !matches!(state.apply_filter(name, &[]), Err(e) if e.kind() == ErrorKind::UnknownFilter)
 }
 
 /// Whether minijinja knows the test.
 pub fn is_known_test(name: &str) -> bool {
-    let template = PROBE.template_from_str("").expect("empty template compiles");
+    let template = PROBE
+        .template_from_str("")
+        .expect("empty template compiles");
     let state = template.new_state();
     !matches!(state.perform_test(name, &[]), Err(e) if e.kind() == ErrorKind::UnknownTest)
 }
@@ -244,23 +300,52 @@ struct Lookup {
 }
 
 impl Lookup {
-    fn get(&self, function: &str, ty: TypeRef, ns: &str, name: &str) -> Result<Option<serde_json::Value>, minijinja::Error> {
-        let fail = |message: String| minijinja::Error::new(ErrorKind::InvalidOperation, format!("{function}(): {message}"));
+    fn get(
+        &self,
+        function: &str,
+        ty: TypeRef,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, minijinja::Error> {
+        let fail = |message: String| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{function}(): {message}"),
+            )
+        };
         let cluster = self.cluster.clone().ok_or_else(|| {
-            fail(format!("cannot read {} {ns}/{name}: this command runs without a cluster connection", ty.kind))
+            fail(format!(
+                "cannot read {} {ns}/{name}: this command runs without a cluster connection",
+                ty.kind
+            ))
         })?;
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| fail("bug: templates that read the cluster must render inside a tokio runtime".into()))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            fail("bug: templates that read the cluster must render inside a tokio runtime".into())
+        })?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return Err(fail("bug: templates that read the cluster need tokio's multi-thread runtime".into()));
+            return Err(fail(
+                "bug: templates that read the cluster need tokio's multi-thread runtime".into(),
+            ));
         }
-        let found = tokio::task::block_in_place(|| handle.block_on(cluster.get(&ty, Some(ns), name)));
+        let found =
+            tokio::task::block_in_place(|| handle.block_on(cluster.get(&ty, Some(ns), name)));
         found.map_err(|error| fail(format!("cannot read {} {ns}/{name}: {error}", ty.kind)))
     }
 
-    fn data(&self, kind: ObjectKind, ns: &str, name: &str, key: &str) -> Result<String, minijinja::Error> {
+    fn data(
+        &self,
+        kind: ObjectKind,
+        ns: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<String, minijinja::Error> {
         let function = kind.function();
-        let fail = |message: String| minijinja::Error::new(ErrorKind::InvalidOperation, format!("{function}(): {message}"));
+        let fail = |message: String| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{function}(): {message}"),
+            )
+        };
         let producer = || {
             self.producers.read().ok().and_then(|p| p.first(kind, ns, name, key)).map(|full_id| {
                 let phase = full_id.split('/').next().unwrap_or_default().to_string();
@@ -271,14 +356,26 @@ impl Lookup {
         };
         let Some(object) = self.get(function, kind.type_ref(), ns, name)? else {
             let next = producer().unwrap_or_else(|| "; it must exist before this step runs".into());
-            return Err(fail(format!("{} {ns}/{name} not found{next}", kind.type_ref().kind)));
+            return Err(fail(format!(
+                "{} {ns}/{name} not found{next}",
+                kind.type_ref().kind
+            )));
         };
         let data = object.get("data").and_then(|d| d.as_object());
         let Some(raw) = data.and_then(|d| d.get(key)).and_then(|v| v.as_str()) else {
-            let keys: Vec<&str> = data.map(|d| d.keys().map(String::as_str).collect()).unwrap_or_default();
-            let present = if keys.is_empty() { "it has no keys".to_string() } else { format!("it has {}", keys.join(", ")) };
+            let keys: Vec<&str> = data
+                .map(|d| d.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let present = if keys.is_empty() {
+                "it has no keys".to_string()
+            } else {
+                format!("it has {}", keys.join(", "))
+            };
             let next = producer().unwrap_or_default();
-            return Err(fail(format!("{} {ns}/{name} has no key `{key}` ({present}){next}", kind.type_ref().kind)));
+            return Err(fail(format!(
+                "{} {ns}/{name} has no key `{key}` ({present}){next}",
+                kind.type_ref().kind
+            )));
         };
         match kind {
             ObjectKind::ConfigMap => Ok(raw.to_string()),
@@ -286,7 +383,11 @@ impl Lookup {
                 use base64::Engine as _;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(raw)
-                    .map_err(|_| fail(format!("Secret {ns}/{name} key `{key}` is not valid base64")))?;
+                    .map_err(|_| {
+                        fail(format!(
+                            "Secret {ns}/{name} key `{key}` is not valid base64"
+                        ))
+                    })?;
                 let value = String::from_utf8(bytes).map_err(|error| {
                     self.redactor.register_bytes(error.as_bytes());
                     fail(format!("Secret {ns}/{name} key `{key}` is not UTF-8 text"))
@@ -298,9 +399,14 @@ impl Lookup {
     }
 
     fn ingress_host(&self, ns: &str, name: &str) -> Result<String, minijinja::Error> {
-        let object = self.get("ingress_host", TypeRef::ingress(), ns, name)?.ok_or_else(|| {
-            minijinja::Error::new(ErrorKind::InvalidOperation, format!("ingress_host(): Ingress {ns}/{name} not found"))
-        })?;
+        let object = self
+            .get("ingress_host", TypeRef::ingress(), ns, name)?
+            .ok_or_else(|| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("ingress_host(): Ingress {ns}/{name} not found"),
+                )
+            })?;
         object
             .pointer("/spec/rules/0/host")
             .and_then(|h| h.as_str())
@@ -332,7 +438,11 @@ impl TemplatePosition {
         let before = &source[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        TemplatePosition { line, column: before[line_start..].chars().count() + 1, offset }
+        TemplatePosition {
+            line,
+            column: before[line_start..].chars().count() + 1,
+            offset,
+        }
     }
 }
 
@@ -384,7 +494,10 @@ impl TemplateRefs {
 
     /// Paths below `values` that are read (`["gitea", "host"]`).
     pub fn values(&self) -> impl Iterator<Item = &[String]> {
-        self.variables.iter().filter(|v| v.path[0] == "values").map(|v| &v.path[1..])
+        self.variables
+            .iter()
+            .filter(|v| v.path[0] == "values")
+            .map(|v| &v.path[1..])
     }
 
     /// Whether the template reads this top-level variable (`output`, `response`).
@@ -405,21 +518,36 @@ pub struct SyntaxError {
 pub fn references(template: &str) -> Result<TemplateRefs, TemplateError> {
     analyze(template).map_err(|syntax| TemplateError {
         template: template.to_string(),
-        message: format!("{} (line {}, column {})", syntax.message, syntax.position.line, syntax.position.column),
+        message: format!(
+            "{} (line {}, column {})",
+            syntax.message, syntax.position.line, syntax.position.column
+        ),
     })
 }
 
 /// [`references`] with the position of a syntax error kept apart, for diagnostics.
 pub fn analyze(template: &str) -> Result<TemplateRefs, SyntaxError> {
-    let whitespace = WhitespaceConfig { keep_trailing_newline: true, ..Default::default() };
-    let tree = minijinja::machinery::parse(template, "<template>", SyntaxConfig::default(), whitespace).map_err(|error| {
-        let offset = error.range().map(|r| r.start).unwrap_or(0);
-        SyntaxError {
-            message: format!("syntax error: {}", error.detail().unwrap_or("invalid template")),
-            position: TemplatePosition::at(template, offset),
-        }
-    })?;
-    let mut walker = Walker { source: template, refs: TemplateRefs::default(), assigned: HashSet::new(), guards: Vec::new() };
+    let whitespace = WhitespaceConfig {
+        keep_trailing_newline: true,
+        ..Default::default()
+    };
+    let tree = minijinja::machinery::parse(template, "<template>", SyntaxConfig, whitespace)
+        .map_err(|error| {
+            let offset = error.range().map(|r| r.start).unwrap_or(0);
+            SyntaxError {
+                message: format!(
+                    "syntax error: {}",
+                    error.detail().unwrap_or("invalid template")
+                ),
+                position: TemplatePosition::at(template, offset),
+            }
+        })?;
+    let mut walker = Walker {
+        source: template,
+        refs: TemplateRefs::default(),
+        assigned: HashSet::new(),
+        guards: Vec::new(),
+    };
     walker.stmt(&tree);
     Ok(walker.refs)
 }
@@ -537,16 +665,19 @@ impl<'s> Walker<'s> {
 
     fn macro_decl(&mut self, m: &ast::Macro<'s>) {
         m.args.iter().for_each(|arg| self.assign(arg));
-        m.defaults.iter().for_each(|default| self.expr(default, false));
+        m.defaults
+            .iter()
+            .for_each(|default| self.expr(default, false));
         self.body(&m.body);
     }
 
     fn args(&mut self, args: &[ast::CallArg<'s>]) {
         for arg in args {
             match arg {
-                ast::CallArg::Pos(e) | ast::CallArg::Kwarg(_, e) | ast::CallArg::PosSplat(e) | ast::CallArg::KwargSplat(e) => {
-                    self.expr(e, false)
-                }
+                ast::CallArg::Pos(e)
+                | ast::CallArg::Kwarg(_, e)
+                | ast::CallArg::PosSplat(e)
+                | ast::CallArg::KwargSplat(e) => self.expr(e, false),
             }
         }
     }
@@ -559,12 +690,19 @@ impl<'s> Walker<'s> {
                     .args
                     .iter()
                     .map(|a| match a {
-                        ast::CallArg::Pos(ast::Expr::Const(c)) => c.value.as_str().map(str::to_string),
+                        ast::CallArg::Pos(ast::Expr::Const(c)) => {
+                            c.value.as_str().map(str::to_string)
+                        }
                         _ => None,
                     })
                     .collect();
                 let position = self.position(span);
-                self.refs.calls.push(FunctionCall { name: name.to_string(), args, dynamic_args, position });
+                self.refs.calls.push(FunctionCall {
+                    name: name.to_string(),
+                    args,
+                    dynamic_args,
+                    position,
+                });
             }
             ast::CallType::Function(_) => {}
             ast::CallType::Method(receiver, _) => self.expr(receiver, false),
@@ -578,9 +716,18 @@ impl<'s> Walker<'s> {
         if let Some((root, path)) = lookup_path(expr) {
             if !self.assigned.contains(root) && !IMPLICIT.contains(&root) {
                 let position = self.position(expr.span());
-                let guarded_by =
-                    self.guards.iter().filter(|g| path.starts_with(g) || g.starts_with(&path)).cloned().collect();
-                self.refs.variables.push(VariableRef { path, guarded, guarded_by, position });
+                let guarded_by = self
+                    .guards
+                    .iter()
+                    .filter(|g| path.starts_with(g) || g.starts_with(&path))
+                    .cloned()
+                    .collect();
+                self.refs.variables.push(VariableRef {
+                    path,
+                    guarded,
+                    guarded_by,
+                    position,
+                });
             }
             // Subscripts inside the chain may read variables too (`values.x[values.y]`).
             self.subscripts(expr);
@@ -617,7 +764,10 @@ impl<'s> Walker<'s> {
             }
             ast::Expr::Filter(f) => {
                 let position = self.position(f.span());
-                self.refs.filters.push(NamedUse { name: f.name.to_string(), position });
+                self.refs.filters.push(NamedUse {
+                    name: f.name.to_string(),
+                    position,
+                });
                 if let Some(operand) = &f.expr {
                     self.expr(operand, matches!(f.name, "default" | "d"));
                 }
@@ -625,7 +775,10 @@ impl<'s> Walker<'s> {
             }
             ast::Expr::Test(t) => {
                 let position = self.position(t.span());
-                self.refs.tests.push(NamedUse { name: t.name.to_string(), position });
+                self.refs.tests.push(NamedUse {
+                    name: t.name.to_string(),
+                    position,
+                });
                 self.expr(&t.expr, matches!(t.name, "defined" | "undefined"));
                 self.args(&t.args);
             }
@@ -686,10 +839,16 @@ fn lookup_path<'s>(expr: &ast::Expr<'s>) -> Option<(&'s str, Vec<String>)> {
 /// Paths a condition proves present when it is true (`positive`) or false.
 fn defined_paths(condition: &ast::Expr<'_>, positive: bool) -> Vec<Vec<String>> {
     match condition {
-        ast::Expr::Test(t) if (t.name == "defined") == positive && matches!(t.name, "defined" | "undefined") => {
-            lookup_path(&t.expr).map(|(_, path)| vec![path]).unwrap_or_default()
+        ast::Expr::Test(t)
+            if (t.name == "defined") == positive && matches!(t.name, "defined" | "undefined") =>
+        {
+            lookup_path(&t.expr)
+                .map(|(_, path)| vec![path])
+                .unwrap_or_default()
         }
-        ast::Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOpKind::Not) => defined_paths(&u.expr, !positive),
+        ast::Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOpKind::Not) => {
+            defined_paths(&u.expr, !positive)
+        }
         ast::Expr::BinOp(b) if matches!(b.op, ast::BinOpKind::ScAnd) && positive => {
             let mut paths = defined_paths(&b.left, true);
             paths.extend(defined_paths(&b.right, true));
@@ -717,21 +876,39 @@ mod tests {
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.clone(), json!(base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap()))))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap())),
+                )
+            })
             .collect();
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"namespace": ns, "name": name}, "data": data})
     }
 
     fn templater(fake: &FakeCluster) -> Templater {
-        Templater::new(json!({"gitea": {"host": "git.example.com"}}), Some(Arc::new(fake.clone())), Redactor::new())
+        Templater::new(
+            json!({"gitea": {"host": "git.example.com"}}),
+            Some(Arc::new(fake.clone())),
+            Redactor::new(),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn secret_reads_the_cluster_and_registers_the_value() {
         let fake = FakeCluster::new();
-        fake.insert(secret("gitea", "admin", json!({"password": "canary-s3cret-value"})));
+        fake.insert(secret(
+            "gitea",
+            "admin",
+            json!({"password": "canary-s3cret-value"}),
+        ));
         let t = templater(&fake);
-        let out = t.render("pw={{ secret('gitea', 'admin', 'password') }}", &Locals::default()).unwrap();
+        let out = t
+            .render(
+                "pw={{ secret('gitea', 'admin', 'password') }}",
+                &Locals::default(),
+            )
+            .unwrap();
         assert_eq!(out, "pw=canary-s3cret-value");
         assert_eq!(t.redactor.redact(&out), "pw=[redacted]");
     }
@@ -739,7 +916,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_missing_key_names_the_object_the_key_and_the_producer() {
         let fake = FakeCluster::new();
-        fake.insert(secret("global-secrets", "dex.gitea", json!({"other": "canary-s3cret-value"})));
+        fake.insert(secret(
+            "global-secrets",
+            "dex.gitea",
+            json!({"other": "canary-s3cret-value"}),
+        ));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("10-shared.yaml"),
@@ -748,14 +929,24 @@ mod tests {
         .unwrap();
         let phases = crate::phase::load_dir(dir.path(), &crate::phase::Values::default()).unwrap();
         let t = templater(&fake).with_phases(&phases);
-        let error = t.render("{{ secret('global-secrets', 'dex.gitea', 'client_secret') }}", &Locals::default()).unwrap_err();
+        let error = t
+            .render(
+                "{{ secret('global-secrets', 'dex.gitea', 'client_secret') }}",
+                &Locals::default(),
+            )
+            .unwrap_err();
         assert_eq!(
             error.message,
             "secret(): Secret global-secrets/dex.gitea has no key `client_secret` (it has other); step `shared/dex-gitea` creates it: does phase `shared` run before this one? add `shared` to depends_on"
         );
         assert!(!error.to_string().contains("canary"), "{error}");
-        let missing = t.render("{{ secret('nope', 'gone', 'k') }}", &Locals::default()).unwrap_err();
-        assert_eq!(missing.message, "secret(): Secret nope/gone not found; it must exist before this step runs");
+        let missing = t
+            .render("{{ secret('nope', 'gone', 'k') }}", &Locals::default())
+            .unwrap_err();
+        assert_eq!(
+            missing.message,
+            "secret(): Secret nope/gone not found; it must exist before this step runs"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -763,56 +954,119 @@ mod tests {
         let fake = FakeCluster::new();
         fake.insert(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"namespace": "dex", "name": "dex"}, "spec": {"rules": [{"host": "dex.example.com"}]}}));
-        fake.insert(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"namespace": "dex", "name": "bare"}, "spec": {}}));
+        fake.insert(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"namespace": "dex", "name": "bare"}, "spec": {}}),
+        );
         let t = templater(&fake);
-        assert_eq!(t.render("https://{{ ingress_host('dex', 'dex') }}/cb", &Locals::default()).unwrap(), "https://dex.example.com/cb");
-        let error = t.render("{{ ingress_host('dex', 'bare') }}", &Locals::default()).unwrap_err();
-        assert_eq!(error.message, "ingress_host(): Ingress dex/bare has no spec.rules[0].host");
+        assert_eq!(
+            t.render(
+                "https://{{ ingress_host('dex', 'dex') }}/cb",
+                &Locals::default()
+            )
+            .unwrap(),
+            "https://dex.example.com/cb"
+        );
+        let error = t
+            .render("{{ ingress_host('dex', 'bare') }}", &Locals::default())
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            "ingress_host(): Ingress dex/bare has no spec.rules[0].host"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn configmap_reads_plain_data() {
         let fake = FakeCluster::new();
         fake.insert(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "a", "name": "b"}, "data": {"k": "v"}}));
-        assert_eq!(templater(&fake).render("{{ configmap('a', 'b', 'k') }}", &Locals::default()).unwrap(), "v");
+        assert_eq!(
+            templater(&fake)
+                .render("{{ configmap('a', 'b', 'k') }}", &Locals::default())
+                .unwrap(),
+            "v"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn lookups_on_a_current_thread_runtime_fail_instead_of_panicking() {
         let fake = FakeCluster::new();
-        let error = templater(&fake).render("{{ secret('a', 'b', 'c') }}", &Locals::default()).unwrap_err();
-        assert!(error.message.contains("multi-thread runtime"), "{}", error.message);
+        let error = templater(&fake)
+            .render("{{ secret('a', 'b', 'c') }}", &Locals::default())
+            .unwrap_err();
+        assert!(
+            error.message.contains("multi-thread runtime"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
     fn undefined_values_are_errors_naming_the_path() {
         let t = Templater::new(json!({"gitea": {"host": "h"}}), None, Redactor::new());
-        let error = t.render("{{ values.gitea.port }}", &Locals::default()).unwrap_err();
-        assert_eq!(error.message, "undefined value `values.gitea.port`: set it with --set gitea.port=VALUE or in --values FILE");
-        assert_eq!(t.render("{{ values.gitea.port | default(3000) }}", &Locals::default()).unwrap(), "3000");
+        let error = t
+            .render("{{ values.gitea.port }}", &Locals::default())
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            "undefined value `values.gitea.port`: set it with --set gitea.port=VALUE or in --values FILE"
+        );
+        assert_eq!(
+            t.render(
+                "{{ values.gitea.port | default(3000) }}",
+                &Locals::default()
+            )
+            .unwrap(),
+            "3000"
+        );
         let unknown = t.render("{{ nope }}", &Locals::default()).unwrap_err();
         assert_eq!(unknown.message, "undefined variable `nope`");
-        let response = t.render("{{ response.sha1 }}", &Locals::default()).unwrap_err();
-        assert!(response.message.starts_with("undefined value `response`"), "{}", response.message);
+        let response = t
+            .render("{{ response.sha1 }}", &Locals::default())
+            .unwrap_err();
+        assert!(
+            response.message.starts_with("undefined value `response`"),
+            "{}",
+            response.message
+        );
     }
 
     #[test]
     fn locals_are_visible_and_missing_fields_do_not_print_the_response() {
         let t = Templater::new(json!({}), None, Redactor::new());
-        let locals = Locals { output: None, response: Some(json!({"sha1": "abc123canary"})) };
-        assert_eq!(t.render("{{ response.sha1 }}", &locals).unwrap(), "abc123canary");
+        let locals = Locals {
+            output: None,
+            response: Some(json!({"sha1": "abc123canary"})),
+        };
+        assert_eq!(
+            t.render("{{ response.sha1 }}", &locals).unwrap(),
+            "abc123canary"
+        );
         let error = t.render("{{ response.token }}", &locals).unwrap_err();
-        assert_eq!(error.message, "undefined value `response.token`: the response has no such field");
+        assert_eq!(
+            error.message,
+            "undefined value `response.token`: the response has no such field"
+        );
         assert!(!error.to_string().contains("abc123canary"));
     }
 
     #[test]
     fn plain_text_and_trailing_newlines_survive() {
         let t = Templater::new(json!({"a": "x"}), None, Redactor::new());
-        assert_eq!(t.render("no templates here", &Locals::default()).unwrap(), "no templates here");
-        assert_eq!(t.render("{{ values.a }}\n", &Locals::default()).unwrap(), "x\n");
-        let json = t.render_json(&json!({"k": ["{{ values.a }}", 3, true]}), &Locals::default()).unwrap();
+        assert_eq!(
+            t.render("no templates here", &Locals::default()).unwrap(),
+            "no templates here"
+        );
+        assert_eq!(
+            t.render("{{ values.a }}\n", &Locals::default()).unwrap(),
+            "x\n"
+        );
+        let json = t
+            .render_json(
+                &json!({"k": ["{{ values.a }}", 3, true]}),
+                &Locals::default(),
+            )
+            .unwrap();
         assert_eq!(json, json!({"k": ["x", 3, true]}));
     }
 
@@ -825,14 +1079,35 @@ mod tests {
         .unwrap();
         assert_eq!(refs.calls.len(), 1);
         assert_eq!(refs.calls[0].name, "secret");
-        assert_eq!(refs.calls[0].args, vec![Some("ns".into()), Some("name".into()), Some("key".into())]);
-        assert_eq!(refs.calls[0].position, TemplatePosition { line: 1, column: 4, offset: 3 });
+        assert_eq!(
+            refs.calls[0].args,
+            vec![Some("ns".into()), Some("name".into()), Some("key".into())]
+        );
+        assert_eq!(
+            refs.calls[0].position,
+            TemplatePosition {
+                line: 1,
+                column: 4,
+                offset: 3
+            }
+        );
         let values: Vec<String> = refs.values().map(|p| p.join(".")).collect();
         assert_eq!(values, ["gitea.host", "x", "opt", "opt.deep"]);
-        let x = refs.variables.iter().find(|v| v.path == ["values", "x"]).unwrap();
+        let x = refs
+            .variables
+            .iter()
+            .find(|v| v.path == ["values", "x"])
+            .unwrap();
         assert!(x.guarded);
-        let deep = refs.variables.iter().find(|v| v.path == ["values", "opt", "deep"]).unwrap();
-        assert_eq!(deep.guarded_by, vec![vec!["values".to_string(), "opt".to_string()]]);
+        let deep = refs
+            .variables
+            .iter()
+            .find(|v| v.path == ["values", "opt", "deep"])
+            .unwrap();
+        assert_eq!(
+            deep.guarded_by,
+            vec![vec!["values".to_string(), "opt".to_string()]]
+        );
         assert_eq!(deep.position.line, 2);
         assert!(!refs.reads("local"));
     }
@@ -840,7 +1115,11 @@ mod tests {
     #[test]
     fn syntax_errors_carry_a_position_and_no_values() {
         let error = analyze("ok {{ values.a ").unwrap_err();
-        assert!(error.message.starts_with("syntax error: "), "{}", error.message);
+        assert!(
+            error.message.starts_with("syntax error: "),
+            "{}",
+            error.message
+        );
         assert_eq!(error.position.line, 1);
         let error = references("{% if %}").unwrap_err();
         assert_eq!(error.template, "{% if %}");
@@ -850,7 +1129,9 @@ mod tests {
     fn known_names() {
         assert!(is_known_function("secret") && is_known_function("range"));
         assert!(!is_known_function("secrets"));
-        assert!(is_known_filter("default") && is_known_filter("tojson") && !is_known_filter("nope"));
+        assert!(
+            is_known_filter("default") && is_known_filter("tojson") && !is_known_filter("nope")
+        );
         assert!(is_known_test("defined") && !is_known_test("nope"));
     }
 }

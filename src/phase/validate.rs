@@ -22,7 +22,10 @@ pub const MAX_RANDOM_LENGTH: usize = 4096;
 
 /// Checks every loaded phase against the others and against the merged values.
 pub fn validate(loaded: &[LoadedPhase], values: &Values) -> Diagnostics {
-    let mut checker = Checker { diagnostics: Diagnostics::new(), values };
+    let mut checker = Checker {
+        diagnostics: Diagnostics::new(),
+        values,
+    };
     checker.phases(loaded);
     let producers = Producers::of_phases(loaded.iter().map(|l| &l.phase));
     let needs = transitive_dependencies(loaded);
@@ -36,7 +39,9 @@ pub fn validate(loaded: &[LoadedPhase], values: &Values) -> Diagnostics {
 pub fn is_valid_id(id: &str) -> bool {
     let bytes = id.as_bytes();
     !bytes.is_empty()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }
@@ -53,7 +58,11 @@ fn is_dns_subdomain(name: &str) -> bool {
 
 /// A Secret or ConfigMap data key: `[-._a-zA-Z0-9]+`.
 fn is_data_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 253 && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Phase name → every phase it needs, directly or not (missing names ignored).
@@ -61,7 +70,12 @@ fn transitive_dependencies(loaded: &[LoadedPhase]) -> HashMap<&str, HashSet<&str
     let direct: HashMap<&str, Vec<&str>> = loaded
         .iter()
         .filter(|l| l.named)
-        .map(|l| (l.phase.name.as_str(), l.phase.depends_on.iter().map(String::as_str).collect()))
+        .map(|l| {
+            (
+                l.phase.name.as_str(),
+                l.phase.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     direct
         .keys()
@@ -103,7 +117,12 @@ impl Place<'_> {
     }
 
     /// The YAML position of a character inside a template held by a scalar.
-    fn in_template(&self, scalar: &MarkedScalarNode, position: TemplatePosition, message: impl Into<String>) -> Diagnostic {
+    fn in_template(
+        &self,
+        scalar: &MarkedScalarNode,
+        position: TemplatePosition,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let (line, column) = locate(self.text, scalar, position);
         Diagnostic::new(self.file, line, column, message).maybe_step(self.step.clone())
     }
@@ -121,7 +140,11 @@ fn locate(text: &str, scalar: &MarkedScalarNode, position: TemplatePosition) -> 
     match opener {
         Some('|') | Some('>') => {
             let target = line + position.line;
-            let indent = text.lines().nth(target - 1).map(|l| l.len() - l.trim_start().len()).unwrap_or(0);
+            let indent = text
+                .lines()
+                .nth(target - 1)
+                .map(|l| l.len() - l.trim_start().len())
+                .unwrap_or(0);
             (target, indent + position.column)
         }
         Some('"') | Some('\'') if position.line == 1 => (line, column + position.column),
@@ -137,11 +160,22 @@ impl Checker<'_> {
 
     fn phases(&mut self, loaded: &[LoadedPhase]) {
         let mut first_file: HashMap<&str, &Path> = HashMap::new();
-        let names: Vec<&str> = loaded.iter().filter(|l| l.named).map(|l| l.phase.name.as_str()).collect();
+        let names: Vec<&str> = loaded
+            .iter()
+            .filter(|l| l.named)
+            .map(|l| l.phase.name.as_str())
+            .collect();
         for phase in loaded.iter().filter(|l| l.named) {
-            let place = Place { file: phase.file(), text: &phase.text, step: None };
+            let place = Place {
+                file: phase.file(),
+                text: &phase.text,
+                step: None,
+            };
             let name = phase.phase.name.as_str();
-            let name_node = phase.root.get_node("phase").expect("named phases have `phase`");
+            let name_node = phase
+                .root
+                .get_node("phase")
+                .expect("named phases have `phase`");
             if !is_valid_id(name) {
                 self.push(
                     place
@@ -152,27 +186,53 @@ impl Checker<'_> {
             match first_file.get(name) {
                 Some(first) => self.push(
                     place
-                        .at(name_node, format!("phase `{name}` is already defined in {}", first.display()))
+                        .at(
+                            name_node,
+                            format!("phase `{name}` is already defined in {}", first.display()),
+                        )
                         .hint("phase names are unique across the phases directory: rename one"),
                 ),
                 None => {
                     first_file.insert(name, phase.file());
                 }
             }
-            let entries = phase.root.get_sequence("depends_on").map(|s| s.iter().collect::<Vec<_>>()).unwrap_or_default();
+            let entries = phase
+                .root
+                .get_sequence("depends_on")
+                .map(|s| s.iter().collect::<Vec<_>>())
+                .unwrap_or_default();
             let mut seen = HashSet::new();
             for entry in entries {
-                let Some(dependency) = entry.as_scalar().map(MarkedScalarNode::as_str) else { continue };
+                let Some(dependency) = entry.as_scalar().map(MarkedScalarNode::as_str) else {
+                    continue;
+                };
                 if !seen.insert(dependency) {
-                    self.push(place.at(entry, format!("`{dependency}` is listed twice in depends_on")).hint("remove one"));
+                    self.push(
+                        place
+                            .at(
+                                entry,
+                                format!("`{dependency}` is listed twice in depends_on"),
+                            )
+                            .hint("remove one"),
+                    );
                 } else if dependency == name {
-                    self.push(place.at(entry, format!("phase `{name}` depends on itself")).hint("remove it from depends_on"));
+                    self.push(
+                        place
+                            .at(entry, format!("phase `{name}` depends on itself"))
+                            .hint("remove it from depends_on"),
+                    );
                 } else if !names.contains(&dependency) {
-                    let hint = match suggest::closest(dependency, names.iter().copied()) {
+                    let others = names.iter().copied().filter(|n| *n != name);
+                    let hint = match suggest::closest(dependency, others.clone()) {
                         Some(best) => format!("did you mean `{best}`?"),
-                        None => format!("the phases are {}", suggest::list(names.iter().copied())),
+                        None if others.clone().next().is_none() => {
+                            format!(
+                                "add a phase file with `phase: {dependency}`, or remove it from depends_on"
+                            )
+                        }
+                        None => format!("the other phases are {}", suggest::list(others)),
                     };
-                    self.push(place.at(entry, format!("depends on `{dependency}`, which no phase file defines")).hint(hint));
+                    self.push(place.at(entry, format!("phase `{name}` depends on `{dependency}`, which no phase file defines")).hint(hint));
                 }
             }
         }
@@ -192,20 +252,31 @@ impl Checker<'_> {
             })
             .collect();
         for _ in 0..graph.len() {
-            let Some(cycle) = find_cycle(&graph) else { break };
+            let Some(cycle) = find_cycle(&graph) else {
+                break;
+            };
             let (from, to) = (&cycle[cycle.len() - 2], &cycle[cycle.len() - 1]);
             if let Some(phase) = loaded.iter().find(|l| l.named && &l.phase.name == from) {
-                let entry = phase
-                    .root
-                    .get_sequence("depends_on")
-                    .and_then(|s| s.iter().find(|e| e.as_scalar().map(|s| s.as_str()) == Some(to.as_str())));
-                let place = Place { file: phase.file(), text: &phase.text, step: None };
-                let message = format!("phases depend on each other in a cycle: {}", cycle.join(" -> "));
+                let entry = phase.root.get_sequence("depends_on").and_then(|s| {
+                    s.iter()
+                        .find(|e| e.as_scalar().map(|s| s.as_str()) == Some(to.as_str()))
+                });
+                let place = Place {
+                    file: phase.file(),
+                    text: &phase.text,
+                    step: None,
+                };
+                let message = format!(
+                    "phases depend on each other in a cycle: {}",
+                    cycle.join(" -> ")
+                );
                 let diagnostic = match entry {
                     Some(entry) => place.at(entry, message),
                     None => place.at_span(phase.root.span(), message),
                 };
-                self.push(diagnostic.hint(format!("remove `{to}` from depends_on of phase `{from}`, or another link of the cycle")));
+                self.push(diagnostic.hint(format!(
+                    "remove `{to}` from depends_on of phase `{from}`, or another link of the cycle"
+                )));
             }
             if let Some(phase) = graph.iter_mut().find(|p| &p.name == from) {
                 phase.depends_on.retain(|d| d != to);
@@ -213,10 +284,19 @@ impl Checker<'_> {
         }
     }
 
-    fn steps(&mut self, phase: &LoadedPhase, producers: &Producers, needs: &HashMap<&str, HashSet<&str>>) {
+    fn steps(
+        &mut self,
+        phase: &LoadedPhase,
+        producers: &Producers,
+        needs: &HashMap<&str, HashSet<&str>>,
+    ) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (index, (step, node)) in phase.phase.steps.iter().zip(&phase.steps).enumerate() {
-            let place = Place { file: phase.file(), text: &phase.text, step: Some(format!("{}/{}", phase.phase.name, step.id)) };
+            let place = Place {
+                file: phase.file(),
+                text: &phase.text,
+                step: Some(format!("{}/{}", phase.phase.name, step.id)),
+            };
             let id_node = node.get_node("id").expect("parsed steps have an id");
             if !is_valid_id(&step.id) {
                 self.push(
@@ -228,7 +308,14 @@ impl Checker<'_> {
             match seen.get(step.id.as_str()) {
                 Some(first) => self.push(
                     place
-                        .at(id_node, format!("duplicate step id `{}` (also step {} of this phase)", step.id, first + 1))
+                        .at(
+                            id_node,
+                            format!(
+                                "duplicate step id `{}` (also step {} of this phase)",
+                                step.id,
+                                first + 1
+                            ),
+                        )
                         .hint("step ids are unique within a phase: rename one"),
                 ),
                 None => {
@@ -237,7 +324,12 @@ impl Checker<'_> {
             }
             let mapping = Node::Mapping(node.clone());
             self.kind_rules(&place, step, &mapping);
-            let context = StepContext { phase, index, producers, needs };
+            let context = StepContext {
+                phase,
+                index,
+                producers,
+                needs,
+            };
             self.templates(&place, step, &mapping, &context);
         }
     }
@@ -246,31 +338,53 @@ impl Checker<'_> {
         let at = |path: &[&str]| node_at(node, path).unwrap_or(node);
         match &step.kind {
             StepKind::Secret(secret) => {
-                self.object_name(place, at(&["secret"]), &secret.secret.namespace, &secret.secret.name);
+                self.object_name(
+                    place,
+                    at(&["secret"]),
+                    &secret.secret.namespace,
+                    &secret.secret.name,
+                );
                 if secret.keys.is_empty() {
                     self.push(
-                        place.at(at(&["keys"]), "`keys` is empty").hint("name at least one key, e.g. `password: {random: {length: 32}}`"),
+                        place
+                            .at(at(&["keys"]), "`keys` is empty")
+                            .hint("name at least one key, e.g. `password: {random: {length: 32}}`"),
                     );
                 }
                 let keys: Vec<&str> = secret.keys.keys().map(String::as_str).collect();
                 for (key, generator) in &secret.keys {
-                    let key_node = at(&["keys"]).as_mapping().and_then(|m| m.keys().find(|k| k.as_str() == key)).cloned();
+                    let key_node = at(&["keys"])
+                        .as_mapping()
+                        .and_then(|m| m.keys().find(|k| k.as_str() == key))
+                        .cloned();
                     let key_at = |place: &Place<'_>, message: String| match &key_node {
                         Some(k) => place.at_span(k.span(), message),
                         None => place.at(node, message),
                     };
                     if !is_data_key(key) {
-                        self.push(key_at(place, format!("invalid Secret key `{key}`")).hint("use letters, digits, `-`, `_` and `.`"));
+                        self.push(
+                            key_at(place, format!("invalid Secret key `{key}`"))
+                                .hint("use letters, digits, `-`, `_` and `.`"),
+                        );
                     }
                     let generator_node = at(&["keys", key.as_str()]);
                     match generator {
                         Generator::Random(random) => {
-                            let length_node = node_at(generator_node, &["random", "length"]).unwrap_or(generator_node);
+                            let length_node = node_at(generator_node, &["random", "length"])
+                                .unwrap_or(generator_node);
                             if random.length == 0 || random.length > MAX_RANDOM_LENGTH {
                                 self.push(
                                     place
-                                        .at(length_node, format!("random length {} is out of range", random.length))
-                                        .hint(format!("use 1 to {MAX_RANDOM_LENGTH}; 32 is a good default")),
+                                        .at(
+                                            length_node,
+                                            format!(
+                                                "random length {} is out of range",
+                                                random.length
+                                            ),
+                                        )
+                                        .hint(format!(
+                                            "use 1 to {MAX_RANDOM_LENGTH}; 32 is a good default"
+                                        )),
                                 );
                             }
                             if random.alphabet.is_some() && random.encoding.is_some() {
@@ -292,13 +406,22 @@ impl Checker<'_> {
                             }
                         }
                         Generator::Htpasswd(htpasswd) => {
-                            let password_node = node_at(generator_node, &["htpasswd", "password_key"]).unwrap_or(generator_node);
+                            let password_node =
+                                node_at(generator_node, &["htpasswd", "password_key"])
+                                    .unwrap_or(generator_node);
                             let target = secret.keys.get(&htpasswd.password_key);
                             if target.is_none() {
                                 let others = keys.iter().copied().filter(|k| k != key);
-                                let hint = match suggest::closest(&htpasswd.password_key, others.clone()) {
+                                let hint = match suggest::closest(
+                                    &htpasswd.password_key,
+                                    others.clone(),
+                                ) {
                                     Some(best) => format!("did you mean `{best}`?"),
-                                    None => format!("add `{}` to `keys`, or name one of {}", htpasswd.password_key, suggest::list(others)),
+                                    None => format!(
+                                        "add `{}` to `keys`, or name one of {}",
+                                        htpasswd.password_key,
+                                        suggest::list(others)
+                                    ),
                                 };
                                 self.push(
                                     place
@@ -318,10 +441,16 @@ impl Checker<'_> {
                 }
                 for (position, key) in secret.rotate.iter().enumerate() {
                     if !secret.keys.contains_key(key) {
-                        let entry = at(&["rotate"]).as_sequence().and_then(|s| s.get(position)).unwrap_or(node);
+                        let entry = at(&["rotate"])
+                            .as_sequence()
+                            .and_then(|s| s.get(position))
+                            .unwrap_or(node);
                         self.push(
                             place
-                                .at(entry, format!("`rotate` names `{key}`, which is not in `keys`"))
+                                .at(
+                                    entry,
+                                    format!("`rotate` names `{key}`, which is not in `keys`"),
+                                )
                                 .hint(suggest::hint(key, keys.iter().copied())),
                         );
                     }
@@ -331,27 +460,52 @@ impl Checker<'_> {
                 let manifest = at(&["manifest"]);
                 for field in ["apiVersion", "kind"] {
                     if !apply.manifest[field].is_string() {
-                        self.push(place.at(manifest, format!("the manifest has no `{field}`")).hint(format!("add `{field}:` to the manifest")));
+                        self.push(
+                            place
+                                .at(manifest, format!("the manifest has no `{field}`"))
+                                .hint(format!("add `{field}:` to the manifest")),
+                        );
                     }
                 }
                 if !apply.manifest["metadata"]["name"].is_string() {
-                    self.push(place.at(manifest, "the manifest has no `metadata.name`").hint("add `metadata: {name: ...}`"));
+                    self.push(
+                        place
+                            .at(manifest, "the manifest has no `metadata.name`")
+                            .hint("add `metadata: {name: ...}`"),
+                    );
                 }
                 if let Some(wait) = &apply.wait
                     && wait.condition.is_empty()
                 {
-                    self.push(place.at(at(&["wait"]), "`wait.condition` is empty").hint("name a condition type, e.g. `condition: Ready`"));
+                    self.push(
+                        place
+                            .at(at(&["wait"]), "`wait.condition` is empty")
+                            .hint("name a condition type, e.g. `condition: Ready`"),
+                    );
                 }
             }
             StepKind::Exec(exec) => {
-                self.pod(place, at(&["pod"]), exec.pod.name.is_some(), exec.pod.selector.is_some());
+                self.pod(
+                    place,
+                    at(&["pod"]),
+                    exec.pod.name.is_some(),
+                    exec.pod.selector.is_some(),
+                );
                 if exec.command.is_empty() {
-                    self.push(place.at(at(&["command"]), "`command` is empty").hint("write the argv as a list, e.g. `command: [sh, -c, \"...\"]`"));
+                    self.push(
+                        place
+                            .at(at(&["command"]), "`command` is empty")
+                            .hint("write the argv as a list, e.g. `command: [sh, -c, \"...\"]`"),
+                    );
                 }
                 if let Some(SkipIf::Command(command)) = &exec.skip_if
                     && command.is_empty()
                 {
-                    self.push(place.at(at(&["skip_if"]), "`skip_if.command` is empty").hint("write the argv as a list"));
+                    self.push(
+                        place
+                            .at(at(&["skip_if"]), "`skip_if.command` is empty")
+                            .hint("write the argv as a list"),
+                    );
                 }
                 if let Some(SkipIf::Request(_)) = &exec.skip_if {
                     self.push(
@@ -361,12 +515,20 @@ impl Checker<'_> {
                     );
                 }
                 if let Some(store) = &exec.store {
-                    self.object_name(place, node_at(node, &["store", "secret"]).unwrap_or(node), &store.secret.namespace, &store.secret.name);
+                    self.object_name(
+                        place,
+                        node_at(node, &["store", "secret"]).unwrap_or(node),
+                        &store.secret.namespace,
+                        &store.secret.name,
+                    );
                     self.data_keys(place, node_at(node, &["store", "data"]).unwrap_or(node));
                     if exec.capture.is_none() {
                         self.push(
                             place
-                                .at(at(&["store"]), "`store` without `capture`: there is no `output` to store")
+                                .at(
+                                    at(&["store"]),
+                                    "`store` without `capture`: there is no `output` to store",
+                                )
                                 .hint("add `capture: text` (or json, json-line, {regex: ...})"),
                         );
                     }
@@ -374,17 +536,36 @@ impl Checker<'_> {
                 if let Some(Capture::Regex(pattern)) = &exec.capture
                     && pattern.is_empty()
                 {
-                    self.push(place.at(at(&["capture"]), "`capture.regex` is empty").hint("write a pattern with a group, e.g. `token: (\\S+)`"));
+                    self.push(
+                        place
+                            .at(at(&["capture"]), "`capture.regex` is empty")
+                            .hint("write a pattern with a group, e.g. `token: (\\S+)`"),
+                    );
                 }
                 if let Some(SkipIf::SecretKey(key)) = &exec.skip_if {
-                    self.object_name(place, node_at(node, &["skip_if", "secret_key"]).unwrap_or(node), &key.secret.namespace, &key.secret.name);
+                    self.object_name(
+                        place,
+                        node_at(node, &["skip_if", "secret_key"]).unwrap_or(node),
+                        &key.secret.namespace,
+                        &key.secret.name,
+                    );
                 }
             }
             StepKind::Http(http) => {
                 self.target(place, &http.target, at(&["target"]));
-                self.request(place, &http.request.method, &http.request.expect, at(&["request"]));
+                self.request(
+                    place,
+                    &http.request.method,
+                    &http.request.expect,
+                    at(&["request"]),
+                );
                 if let Some(SkipIf::Request(request)) = &http.skip_if {
-                    self.request(place, &request.method, &request.expect, node_at(node, &["skip_if", "request"]).unwrap_or(node));
+                    self.request(
+                        place,
+                        &request.method,
+                        &request.expect,
+                        node_at(node, &["skip_if", "request"]).unwrap_or(node),
+                    );
                 }
                 if let Some(SkipIf::Command(_)) = &http.skip_if
                     && !matches!(http.target, HttpTarget::Pod { .. })
@@ -396,10 +577,20 @@ impl Checker<'_> {
                     );
                 }
                 if let Some(SkipIf::SecretKey(key)) = &http.skip_if {
-                    self.object_name(place, node_at(node, &["skip_if", "secret_key"]).unwrap_or(node), &key.secret.namespace, &key.secret.name);
+                    self.object_name(
+                        place,
+                        node_at(node, &["skip_if", "secret_key"]).unwrap_or(node),
+                        &key.secret.namespace,
+                        &key.secret.name,
+                    );
                 }
                 if let Some(store) = &http.store {
-                    self.object_name(place, node_at(node, &["store", "secret"]).unwrap_or(node), &store.secret.namespace, &store.secret.name);
+                    self.object_name(
+                        place,
+                        node_at(node, &["store", "secret"]).unwrap_or(node),
+                        &store.secret.namespace,
+                        &store.secret.name,
+                    );
                     self.data_keys(place, node_at(node, &["store", "data"]).unwrap_or(node));
                 }
             }
@@ -407,27 +598,59 @@ impl Checker<'_> {
                 let inner = |kind: &str| node_at(node, &["for", kind]).unwrap_or(node);
                 match &wait.until {
                     WaitFor::Pods { count: Some(0), .. } => self.push(
-                        place.at(node_at(inner("pods"), &["count"]).unwrap_or(node), "`count: 0` is always satisfied").hint("wait for at least 1 pod, or remove the step"),
+                        place
+                            .at(
+                                node_at(inner("pods"), &["count"]).unwrap_or(node),
+                                "`count: 0` is always satisfied",
+                            )
+                            .hint("wait for at least 1 pod, or remove the step"),
                     ),
                     WaitFor::Http { target, expect, .. } => {
-                        self.target(place, target, node_at(inner("http"), &["target"]).unwrap_or(node));
+                        self.target(
+                            place,
+                            target,
+                            node_at(inner("http"), &["target"]).unwrap_or(node),
+                        );
                         self.request(place, "GET", expect, inner("http"));
                     }
                     _ => {}
                 }
             }
             StepKind::Prompt(prompt) => {
-                self.object_name(place, at(&["secret"]), &prompt.secret.secret.namespace, &prompt.secret.secret.name);
+                self.object_name(
+                    place,
+                    at(&["secret"]),
+                    &prompt.secret.secret.namespace,
+                    &prompt.secret.secret.name,
+                );
                 if let Err(problem) = parse_key(&prompt.value) {
-                    let problem = problem.split(": use").next().unwrap_or(&problem).to_string();
+                    // parse_key says "key `k` <what is wrong>: <the fix>".
+                    let problem = problem
+                        .trim_start_matches(&format!("key `{}` ", prompt.value))
+                        .to_string();
+                    let (what, fix) = problem
+                        .split_once(": ")
+                        .unwrap_or((problem.as_str(), "name a values key as a dotted path"));
                     self.push(
                         place
-                            .at(at(&["value"]), format!("invalid values key `{}` in `value`: {}", prompt.value, problem.trim_start_matches(&format!("key `{}` ", prompt.value))))
-                            .hint("name a values key as a dotted path, e.g. `value: kanidm.admin_password`; it is answered with --set KEY=..."),
+                            .at(
+                                at(&["value"]),
+                                format!(
+                                    "`value` is not a valid values key: `{}` {what}",
+                                    prompt.value
+                                ),
+                            )
+                            .hint(format!(
+                                "{fix}; the answer comes from --set KEY=... or from the prompt"
+                            )),
                     );
                 }
                 if prompt.prompt.trim().is_empty() {
-                    self.push(place.at(at(&["prompt"]), "`prompt` is empty").hint("write the question the operator sees"));
+                    self.push(
+                        place
+                            .at(at(&["prompt"]), "`prompt` is empty")
+                            .hint("write the question the operator sees"),
+                    );
                 }
             }
         }
@@ -443,13 +666,31 @@ impl Checker<'_> {
 
     fn target(&mut self, place: &Place<'_>, target: &HttpTarget, node: &Node) {
         match target {
-            HttpTarget::Pod { pod, .. } => self.pod(place, node_at(node, &["pod"]).unwrap_or(node), pod.name.is_some(), pod.selector.is_some()),
-            HttpTarget::Service { service, .. } => {
-                self.object_name(place, node_at(node, &["service"]).unwrap_or(node), &service.namespace, &service.name)
-            }
+            HttpTarget::Pod { pod, .. } => self.pod(
+                place,
+                node_at(node, &["pod"]).unwrap_or(node),
+                pod.name.is_some(),
+                pod.selector.is_some(),
+            ),
+            HttpTarget::Service { service, .. } => self.object_name(
+                place,
+                node_at(node, &["service"]).unwrap_or(node),
+                &service.namespace,
+                &service.name,
+            ),
             HttpTarget::Url(url) => {
-                if !template::is_template(url) && !(url.starts_with("http://") || url.starts_with("https://")) {
-                    self.push(place.at(node_at(node, &["url"]).unwrap_or(node), format!("`{url}` is not an http(s) URL")).hint("write it as https://host/path"));
+                if !(template::is_template(url)
+                    || url.starts_with("http://")
+                    || url.starts_with("https://"))
+                {
+                    self.push(
+                        place
+                            .at(
+                                node_at(node, &["url"]).unwrap_or(node),
+                                format!("`{url}` is not an http(s) URL"),
+                            )
+                            .hint("write it as https://host/path"),
+                    );
                 }
             }
         }
@@ -460,31 +701,63 @@ impl Checker<'_> {
         if !METHODS.contains(&method) {
             self.push(
                 place
-                    .at(node_at(node, &["method"]).unwrap_or(node), format!("unknown HTTP method `{method}`"))
-                    .hint(suggest::hint(&method.to_uppercase(), METHODS.iter().copied())),
+                    .at(
+                        node_at(node, &["method"]).unwrap_or(node),
+                        format!("unknown HTTP method `{method}`"),
+                    )
+                    .hint(suggest::hint(
+                        &method.to_uppercase(),
+                        METHODS.iter().copied(),
+                    )),
             );
         }
         for (position, code) in expect.iter().enumerate() {
             if !(100..=599).contains(code) {
-                let entry = node_at(node, &["expect"]).and_then(|e| e.as_sequence()).and_then(|s| s.get(position)).unwrap_or(node);
-                self.push(place.at(entry, format!("HTTP status {code} is out of range")).hint("expect statuses from 100 to 599, e.g. `expect: [200, 201]`"));
+                let entry = node_at(node, &["expect"])
+                    .and_then(|e| e.as_sequence())
+                    .and_then(|s| s.get(position))
+                    .unwrap_or(node);
+                self.push(
+                    place
+                        .at(entry, format!("HTTP status {code} is out of range"))
+                        .hint("expect statuses from 100 to 599, e.g. `expect: [200, 201]`"),
+                );
             }
         }
     }
 
     fn object_name(&mut self, place: &Place<'_>, node: &Node, namespace: &str, name: &str) {
+        if template::is_template(namespace) || template::is_template(name) {
+            return; // reported as a template in a literal field
+        }
         if !is_dns_label(namespace) {
-            self.push(place.at(node, format!("invalid namespace `{namespace}`")).hint("namespaces are lowercase letters, digits and `-`"));
+            self.push(
+                place
+                    .at(node, format!("invalid namespace `{namespace}`"))
+                    .hint("namespaces are lowercase letters, digits and `-`"),
+            );
         }
         if !is_dns_subdomain(name) {
-            self.push(place.at(node, format!("invalid object name `{name}`")).hint("names are lowercase letters, digits, `-` and `.`"));
+            self.push(
+                place
+                    .at(node, format!("invalid object name `{name}`"))
+                    .hint("names are lowercase letters, digits, `-` and `.`"),
+            );
         }
     }
 
     fn data_keys(&mut self, place: &Place<'_>, data: &Node) {
-        for key in data.as_mapping().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
+        for key in data
+            .as_mapping()
+            .map(|m| m.keys().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             if !is_data_key(key.as_str()) && !template::is_template(key.as_str()) {
-                self.push(place.at_span(key.span(), format!("invalid Secret key `{}`", key.as_str())).hint("use letters, digits, `-`, `_` and `.`"));
+                self.push(
+                    place
+                        .at_span(key.span(), format!("invalid Secret key `{}`", key.as_str()))
+                        .hint("use letters, digits, `-`, `_` and `.`"),
+                );
             }
         }
     }
@@ -511,16 +784,31 @@ const SKIP_COMMAND_LINE: (&str, &str) = (
     "a command line ends up in the API server's URL and audit log",
     "check the Secret with `skip_if: {secret_key: ns/secret/key}`, or move the check into the step's command and pass the secret on `stdin`",
 );
-const URL: (&str, &str) = ("a URL ends up in logs and the audit log", "send it in `auth`, a header or the JSON body");
+const URL: (&str, &str) = (
+    "a URL ends up in logs and the audit log",
+    "send it in `auth`, a header or the JSON body",
+);
 
 const fn rule(pattern: &'static [&'static str]) -> Rule {
-    Rule { pattern, no_secret: None, local: None }
+    Rule {
+        pattern,
+        no_secret: None,
+        local: None,
+    }
 }
 const fn no_secret(pattern: &'static [&'static str], why: (&'static str, &'static str)) -> Rule {
-    Rule { pattern, no_secret: Some(why), local: None }
+    Rule {
+        pattern,
+        no_secret: Some(why),
+        local: None,
+    }
 }
 const fn local(pattern: &'static [&'static str], name: &'static str) -> Rule {
-    Rule { pattern, no_secret: None, local: Some(name) }
+    Rule {
+        pattern,
+        no_secret: None,
+        local: Some(name),
+    }
 }
 
 /// The fields each kind renders as templates. `*` is any key, `#` any list index, `**` the
@@ -548,7 +836,10 @@ fn template_rules(kind: &str) -> &'static [Rule] {
         rule(&["skip_if", "request", "json", "**"]),
         local(&["store", "data", "*"], "response"),
     ];
-    const WAIT: &[Rule] = &[no_secret(&["for", "http", "target", "url"], URL), no_secret(&["for", "http", "path"], URL)];
+    const WAIT: &[Rule] = &[
+        no_secret(&["for", "http", "target", "url"], URL),
+        no_secret(&["for", "http", "path"], URL),
+    ];
     match kind {
         "secret" => SECRET,
         "apply" => APPLY,
@@ -594,7 +885,11 @@ fn render_path(path: &[Segment]) -> String {
 }
 
 /// Every scalar of a step with template syntax (values, and mapping keys), with its path.
-fn template_scalars<'a>(node: &'a Node, path: &mut Vec<Segment>, out: &mut Vec<(Vec<Segment>, &'a MarkedScalarNode, bool)>) {
+fn template_scalars<'a>(
+    node: &'a Node,
+    path: &mut Vec<Segment>,
+    out: &mut Vec<(Vec<Segment>, &'a MarkedScalarNode, bool)>,
+) {
     match node {
         Node::Scalar(s) => {
             if template::is_template(s.as_str()) {
@@ -629,9 +924,17 @@ struct StepContext<'a> {
 }
 
 impl Checker<'_> {
-    fn templates(&mut self, place: &Place<'_>, step: &Step, node: &Node, context: &StepContext<'_>) {
+    fn templates(
+        &mut self,
+        place: &Place<'_>,
+        step: &Step,
+        node: &Node,
+        context: &StepContext<'_>,
+    ) {
         let mut found = Vec::new();
-        let Some(mapping) = node.as_mapping() else { return };
+        let Some(mapping) = node.as_mapping() else {
+            return;
+        };
         for (key, value) in mapping.iter() {
             if matches!(key.as_str(), "id" | "kind") {
                 continue;
@@ -642,7 +945,9 @@ impl Checker<'_> {
         let rules = template_rules(step.kind.name());
         for (path, scalar, is_key) in found {
             let field = render_path(&path);
-            let rule = rules.iter().find(|r| matches(r.pattern, &path) && (!is_key || r.pattern.ends_with(&["**"])));
+            let rule = rules
+                .iter()
+                .find(|r| matches(r.pattern, &path) && (!is_key || r.pattern.ends_with(&["**"])));
             let Some(rule) = rule else {
                 self.push(
                     place
@@ -655,7 +960,15 @@ impl Checker<'_> {
         }
     }
 
-    fn template(&mut self, place: &Place<'_>, step: &Step, scalar: &MarkedScalarNode, field: &str, rule: &Rule, context: &StepContext<'_>) {
+    fn template(
+        &mut self,
+        place: &Place<'_>,
+        step: &Step,
+        scalar: &MarkedScalarNode,
+        field: &str,
+        rule: &Rule,
+        context: &StepContext<'_>,
+    ) {
         let text = scalar.as_str();
         let refs = match template::analyze(text) {
             Ok(refs) => refs,
@@ -690,43 +1003,97 @@ impl Checker<'_> {
         }
     }
 
-    fn calls(&mut self, place: &Place<'_>, scalar: &MarkedScalarNode, field: &str, rule: &Rule, refs: &TemplateRefs, context: &StepContext<'_>) {
+    fn calls(
+        &mut self,
+        place: &Place<'_>,
+        scalar: &MarkedScalarNode,
+        field: &str,
+        rule: &Rule,
+        refs: &TemplateRefs,
+        context: &StepContext<'_>,
+    ) {
         let known = template::known_functions();
         for call in &refs.calls {
             if !template::is_known_function(&call.name) {
                 let hint = match suggest::closest(&call.name, known.iter().map(String::as_str)) {
                     Some(best) => format!("did you mean `{best}`?"),
-                    None => format!("the lookup functions are {}", suggest::list(FUNCTIONS.iter().map(|(f, _)| *f))),
+                    None => format!(
+                        "the lookup functions are {}",
+                        suggest::list(FUNCTIONS.iter().map(|(f, _)| *f))
+                    ),
                 };
-                self.push(place.in_template(scalar, call.position, format!("unknown template function `{}` in `{field}`", call.name)).hint(hint));
+                self.push(
+                    place
+                        .in_template(
+                            scalar,
+                            call.position,
+                            format!("unknown template function `{}` in `{field}`", call.name),
+                        )
+                        .hint(hint),
+                );
                 continue;
             }
-            let Some((_, params)) = FUNCTIONS.iter().find(|(f, _)| *f == call.name) else { continue };
+            let Some((_, params)) = FUNCTIONS.iter().find(|(f, _)| *f == call.name) else {
+                continue;
+            };
             if !call.dynamic_args && call.args.len() != params.len() {
                 self.push(
                     place
-                        .in_template(scalar, call.position, format!("`{}()` takes {} arguments, found {}", call.name, params.len(), call.args.len()))
-                        .hint(format!("write it as `{}({})`", call.name, params.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", "))),
+                        .in_template(
+                            scalar,
+                            call.position,
+                            format!(
+                                "`{}()` takes {} arguments, found {}",
+                                call.name,
+                                params.len(),
+                                call.args.len()
+                            ),
+                        )
+                        .hint(format!(
+                            "write it as `{}({})`",
+                            call.name,
+                            params
+                                .iter()
+                                .map(|p| format!("'{p}'"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
                 );
                 continue;
             }
             if call.name == "secret"
                 && let Some((why, fix)) = rule.no_secret
             {
-                self.push(place.in_template(scalar, call.position, format!("`secret()` in `{field}`: {why}")).hint(fix));
+                self.push(
+                    place
+                        .in_template(
+                            scalar,
+                            call.position,
+                            format!("`secret()` in `{field}`: {why}"),
+                        )
+                        .hint(fix),
+                );
             }
             self.producer_order(place, scalar, call, context);
         }
     }
 
     /// A lookup of a key that a step of this run creates must come after that step.
-    fn producer_order(&mut self, place: &Place<'_>, scalar: &MarkedScalarNode, call: &template::FunctionCall, context: &StepContext<'_>) {
+    fn producer_order(
+        &mut self,
+        place: &Place<'_>,
+        scalar: &MarkedScalarNode,
+        call: &template::FunctionCall,
+        context: &StepContext<'_>,
+    ) {
         let kind = match call.name.as_str() {
             "secret" => ObjectKind::Secret,
             "configmap" => ObjectKind::ConfigMap,
             _ => return,
         };
-        let [Some(ns), Some(name), Some(key)] = call.args.as_slice() else { return };
+        let [Some(ns), Some(name), Some(key)] = call.args.as_slice() else {
+            return;
+        };
         let writers = context.producers.writers(kind, ns, name, key);
         if writers.is_empty() {
             return;
@@ -736,7 +1103,13 @@ impl Checker<'_> {
         let earlier = |full_id: &String| {
             let (phase, step) = full_id.split_once('/').unwrap_or_default();
             if phase == this_phase {
-                context.phase.phase.steps.iter().position(|s| s.id == step).is_some_and(|i| i < context.index)
+                context
+                    .phase
+                    .phase
+                    .steps
+                    .iter()
+                    .position(|s| s.id == step)
+                    .is_some_and(|i| i < context.index)
             } else {
                 needs.is_some_and(|n| n.contains(phase))
             }
@@ -749,7 +1122,11 @@ impl Checker<'_> {
         let object = format!("{} {ns}/{name} key `{key}`", kind.type_ref().kind);
         let diagnostic = if phase == this_phase {
             place
-                .in_template(scalar, call.position, format!("reads {object}, which step `{writer}` creates later in this phase"))
+                .in_template(
+                    scalar,
+                    call.position,
+                    format!("reads {object}, which step `{writer}` creates later in this phase"),
+                )
                 .hint(format!("move this step after `{step}`"))
         } else {
             place
@@ -759,16 +1136,28 @@ impl Checker<'_> {
         self.push(diagnostic);
     }
 
-    fn variables(&mut self, place: &Place<'_>, step: &Step, scalar: &MarkedScalarNode, field: &str, rule: &Rule, refs: &TemplateRefs) {
+    fn variables(
+        &mut self,
+        place: &Place<'_>,
+        step: &Step,
+        scalar: &MarkedScalarNode,
+        field: &str,
+        rule: &Rule,
+        refs: &TemplateRefs,
+    ) {
         let mut reported = HashSet::new();
         for variable in &refs.variables {
             let root = variable.path[0].as_str();
             match root {
                 "values" => {
                     let rest = &variable.path[1..];
-                    let Some(missing) = template::missing_at(self.values.as_json(), rest) else { continue };
-                    let branch_not_taken =
-                        variable.guarded_by.iter().any(|g| g.len() <= variable.path.len() && template::missing_at(self.values.as_json(), &g[1..]).is_some());
+                    let Some(missing) = template::missing_at(self.values.as_json(), rest) else {
+                        continue;
+                    };
+                    let branch_not_taken = variable.guarded_by.iter().any(|g| {
+                        g.len() <= variable.path.len()
+                            && template::missing_at(self.values.as_json(), &g[1..]).is_some()
+                    });
                     if branch_not_taken || (variable.guarded && missing + 1 == rest.len()) {
                         continue;
                     }
@@ -776,15 +1165,30 @@ impl Checker<'_> {
                     if !reported.insert(key.clone()) {
                         continue;
                     }
-                    let top: Vec<&str> = self.values.as_json().as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+                    let top: Vec<&str> = self
+                        .values
+                        .as_json()
+                        .as_object()
+                        .map(|m| m.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
                     let mut hint = format!("set it with --set {key}=VALUE or in --values FILE");
                     if missing == 0
                         && let Some(best) = suggest::closest(&rest[0], top.iter().copied())
                     {
                         hint = format!("did you mean `values.{best}`? otherwise {hint}");
                     }
-                    hint.push_str(&format!(", or give a fallback: `{{{{ values.{key} | default('...') }}}}`"));
-                    self.push(place.in_template(scalar, variable.position, format!("unknown value `values.{key}` in `{field}`")).hint(hint));
+                    hint.push_str(&format!(
+                        ", or give a fallback: `{{{{ values.{key} | default('...') }}}}`"
+                    ));
+                    self.push(
+                        place
+                            .in_template(
+                                scalar,
+                                variable.position,
+                                format!("unknown value `values.{key}` in `{field}`"),
+                            )
+                            .hint(hint),
+                    );
                 }
                 "output" | "response" => {
                     if !reported.insert(root.to_string()) {
@@ -795,18 +1199,21 @@ impl Checker<'_> {
                         let hint = if step.kind.name() == owner {
                             format!("`{root}` is only readable in `store.data`, after the step ran")
                         } else {
-                            format!("`{root}` belongs to {owner} steps; read what an earlier step stored with `secret(ns, name, key)`")
+                            format!(
+                                "`{root}` belongs to {owner} steps; read what an earlier step stored with `secret(ns, name, key)`"
+                            )
                         };
-                        self.push(place.in_template(scalar, variable.position, format!("`{root}` is not available in `{field}`")).hint(hint));
-                    } else if let StepKind::Exec(exec) = &step.kind
-                        && exec.capture.is_none()
-                    {
                         self.push(
                             place
-                                .in_template(scalar, variable.position, format!("`output` in `{field}` needs `capture`"))
-                                .hint("add `capture: text` (or json, json-line, {regex: ...})"),
+                                .in_template(
+                                    scalar,
+                                    variable.position,
+                                    format!("`{root}` is not available in `{field}`"),
+                                )
+                                .hint(hint),
                         );
                     }
+                    // An exec `store` without `capture` is reported once, by the kind rules.
                 }
                 other => {
                     if !reported.insert(other.to_string()) {
@@ -816,12 +1223,28 @@ impl Checker<'_> {
                     let hint = if in_values {
                         format!("values are read as `values.{other}`")
                     } else {
-                        match suggest::closest(other, ["values", "output", "response"].into_iter().chain(FUNCTIONS.iter().map(|(f, _)| *f))) {
+                        match suggest::closest(
+                            other,
+                            ["values", "output", "response"]
+                                .into_iter()
+                                .chain(FUNCTIONS.iter().map(|(f, _)| *f)),
+                        ) {
                             Some(best) => format!("did you mean `{best}`?"),
-                            None => format!("templates read `values.*`, lookup functions {}, and `output`/`response` in `store`", suggest::list(FUNCTIONS.iter().map(|(f, _)| *f))),
+                            None => format!(
+                                "templates read `values.*`, lookup functions {}, and `output`/`response` in `store`",
+                                suggest::list(FUNCTIONS.iter().map(|(f, _)| *f))
+                            ),
                         }
                     };
-                    self.push(place.in_template(scalar, variable.position, format!("unknown variable `{other}` in `{field}`")).hint(hint));
+                    self.push(
+                        place
+                            .in_template(
+                                scalar,
+                                variable.position,
+                                format!("unknown variable `{other}` in `{field}`"),
+                            )
+                            .hint(hint),
+                    );
                 }
             }
         }
@@ -830,5 +1253,8 @@ impl Checker<'_> {
 
 /// Rules by kind, exposed for documentation and the steps that render fields.
 pub fn template_fields(kind: &str) -> Vec<String> {
-    template_rules(kind).iter().map(|r| r.pattern.join(".")).collect()
+    template_rules(kind)
+        .iter()
+        .map(|r| r.pattern.join("."))
+        .collect()
 }

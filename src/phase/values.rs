@@ -18,7 +18,12 @@ pub enum ValuesError {
         source: std::io::Error,
     },
     #[error("{}:{line}:{column}: error: {message}", file.display())]
-    Parse { file: PathBuf, line: usize, column: usize, message: String },
+    Parse {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("--set {flag}: {message}")]
     Set { flag: String, message: String },
 }
@@ -69,7 +74,8 @@ impl Values {
 
     /// The value at a dotted path below `values` (`["gitea", "admin"]`).
     pub fn get<S: AsRef<str>>(&self, path: &[S]) -> Option<&Value> {
-        path.iter().try_fold(&self.0, |value, key| value.as_object()?.get(key.as_ref()))
+        path.iter()
+            .try_fold(&self.0, |value, key| value.as_object()?.get(key.as_ref()))
     }
 
     /// Deep merge: objects merge key by key, anything else is replaced.
@@ -79,9 +85,14 @@ impl Values {
 
     /// Applies one `--set a.b.c=v`.
     pub fn set(&mut self, flag: &str) -> Result<(), ValuesError> {
-        let error = |message: String| ValuesError::Set { flag: flag.to_string(), message };
+        let error = |message: String| ValuesError::Set {
+            flag: flag.to_string(),
+            message,
+        };
         let Some((key, text)) = flag.split_once('=') else {
-            return Err(error(format!("missing `=VALUE`: write it as --set {flag}=VALUE")));
+            return Err(error(format!(
+                "missing `=VALUE`: write it as --set {flag}=VALUE"
+            )));
         };
         let path = parse_key(key).map_err(error)?;
         let mut node = &mut self.0;
@@ -89,7 +100,11 @@ impl Values {
             if !node.is_object() {
                 *node = Value::Object(Map::new());
             }
-            node = node.as_object_mut().expect("made an object above").entry(segment.clone()).or_insert(Value::Null);
+            node = node
+                .as_object_mut()
+                .expect("made an object above")
+                .entry(segment.clone())
+                .or_insert(Value::Null);
         }
         *node = scalar(text);
         Ok(())
@@ -105,9 +120,14 @@ pub fn parse_key(key: &str) -> Result<Vec<String>, String> {
     let mut path = Vec::new();
     for segment in key.split('.') {
         if segment.is_empty() {
-            return Err(format!("key `{key}` has an empty segment: separate names with single dots, e.g. gitea.admin.user"));
+            return Err(format!(
+                "key `{key}` has an empty segment: separate names with single dots, e.g. gitea.admin.user"
+            ));
         }
-        if !segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if !segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(format!(
                 "key `{key}` has an invalid segment `{segment}`: use letters, digits, `_` and `-` separated by dots"
             ));
@@ -152,10 +172,21 @@ fn merge(base: &mut Value, other: Value) {
 }
 
 fn read_file(file: &Path) -> Result<Value, ValuesError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ValuesError::Read { file: file.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(file).map_err(|source| ValuesError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
     let value: Value = serde_yaml::from_str(&text).map_err(|error| {
-        let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-        ValuesError::Parse { file: file.to_path_buf(), line, column, message: strip_location(&error.to_string()) }
+        let (line, column) = error
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        ValuesError::Parse {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: strip_location(&error.to_string()),
+        }
     })?;
     match value {
         Value::Null => Ok(Value::Object(Map::new())),
@@ -192,12 +223,21 @@ mod tests {
     #[test]
     fn defaults_then_files_then_sets_later_wins() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "values.yaml", "gitea:\n  host: git.local\n  admin: gitea_admin\nreplicas: 1\n");
+        write(
+            dir.path(),
+            "values.yaml",
+            "gitea:\n  host: git.local\n  admin: gitea_admin\nreplicas: 1\n",
+        );
         let extra = write(dir.path(), "prod.yaml", "gitea:\n  host: git.example.com\n");
         let values = Values::load(
             dir.path(),
             &[extra],
-            &["replicas=3".into(), "gitea.tls=true".into(), "gitea.zip=007".into(), "name=".into()],
+            &[
+                "replicas=3".into(),
+                "gitea.tls=true".into(),
+                "gitea.zip=007".into(),
+                "name=".into(),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -205,7 +245,10 @@ mod tests {
             &json!({"gitea": {"host": "git.example.com", "admin": "gitea_admin", "tls": true, "zip": "007"},
                     "replicas": 3, "name": ""})
         );
-        assert_eq!(values.get(&["gitea", "host"]), Some(&json!("git.example.com")));
+        assert_eq!(
+            values.get(&["gitea", "host"]),
+            Some(&json!("git.example.com"))
+        );
         assert_eq!(values.get(&["gitea", "nope"]), None);
     }
 
@@ -221,22 +264,39 @@ mod tests {
     fn malformed_set_names_the_flag_and_the_fix() {
         let mut values = Values::default();
         let no_equals = values.set("gitea.host").unwrap_err().to_string();
-        assert_eq!(no_equals, "--set gitea.host: missing `=VALUE`: write it as --set gitea.host=VALUE");
+        assert_eq!(
+            no_equals,
+            "--set gitea.host: missing `=VALUE`: write it as --set gitea.host=VALUE"
+        );
         let empty_segment = values.set("gitea..host=x").unwrap_err().to_string();
-        assert!(empty_segment.starts_with("--set gitea..host=x: key `gitea..host` has an empty segment"), "{empty_segment}");
+        assert!(
+            empty_segment
+                .starts_with("--set gitea..host=x: key `gitea..host` has an empty segment"),
+            "{empty_segment}"
+        );
         let empty_key = values.set("=x").unwrap_err().to_string();
-        assert!(empty_key.contains("the key before `=` is empty"), "{empty_key}");
+        assert!(
+            empty_key.contains("the key before `=` is empty"),
+            "{empty_key}"
+        );
     }
 
     #[test]
     fn a_broken_values_file_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let bad = write(dir.path(), "bad.yaml", "gitea:\n  host: [unclosed\n");
-        let error = Values::load(dir.path(), &[bad.clone()], &[]).unwrap_err().to_string();
+        let error = Values::load(dir.path(), std::slice::from_ref(&bad), &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with(&format!("{}:", bad.display())), "{error}");
         assert!(!error.contains(" at line "), "{error}");
         let list = write(dir.path(), "list.yaml", "- a\n");
-        let error = Values::load(dir.path(), &[list], &[]).unwrap_err().to_string();
-        assert!(error.contains(":1:1: error: a values file must be a mapping"), "{error}");
+        let error = Values::load(dir.path(), &[list], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(":1:1: error: a values file must be a mapping"),
+            "{error}"
+        );
     }
 }

@@ -97,13 +97,19 @@ impl StepError {
 pub async fn probe(ctx: &StepContext<'_>) -> Result<Probe, StepError> {
     let _ = (ctx, Locals::default());
     match &ctx.step.kind {
-        StepKind::Secret(_) | StepKind::Apply(_) | StepKind::Exec(_) | StepKind::Http(_) | StepKind::Wait(_) | StepKind::Prompt(_) => {
-            Ok(Probe::Unknown("not implemented yet".into()))
-        }
+        StepKind::Secret(_)
+        | StepKind::Apply(_)
+        | StepKind::Exec(_)
+        | StepKind::Http(_)
+        | StepKind::Wait(_)
+        | StepKind::Prompt(_) => Ok(Probe::Unknown("not implemented yet".into())),
     }
 }
 
 /// Do the step's work, idempotently.
 pub async fn apply(ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-    Err(StepError::Failed(format!("step kind `{}` is not implemented yet", ctx.step.kind.name())))
+    Err(StepError::Failed(format!(
+        "step kind `{}` is not implemented yet",
+        ctx.step.kind.name()
+    )))
 }
