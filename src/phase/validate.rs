@@ -128,29 +128,26 @@ impl Place<'_> {
     }
 }
 
-/// Maps a position inside a scalar's text to the file: exact for plain and quoted one-line
-/// scalars and for literal block scalars (`|`); the scalar's start line otherwise.
+/// Maps a position inside a scalar's text to the file: exact for one-line plain and quoted
+/// scalars and for block scalars (`|`, whose marker is the first content line); for later
+/// lines of folded or escaped text, the nearest line.
 fn locate(text: &str, scalar: &MarkedScalarNode, position: TemplatePosition) -> (usize, usize) {
     let (line, column) = start(scalar.span());
     if line == 0 {
         return (0, 0);
     }
-    let source_line = text.lines().nth(line - 1).unwrap_or_default();
-    let opener = source_line.chars().nth(column.saturating_sub(1));
-    match opener {
-        Some('|') | Some('>') => {
-            let target = line + position.line;
-            let indent = text
-                .lines()
-                .nth(target - 1)
-                .map(|l| l.len() - l.trim_start().len())
-                .unwrap_or(0);
-            (target, indent + position.column)
-        }
-        Some('"') | Some('\'') if position.line == 1 => (line, column + position.column),
-        _ if position.line == 1 => (line, column + position.column - 1),
-        _ => (line, column),
+    if position.line == 1 {
+        let source_line = text.lines().nth(line - 1).unwrap_or_default();
+        let quoted = matches!(source_line.chars().nth(column - 1), Some('"' | '\''));
+        return (line, column + position.column - usize::from(!quoted));
     }
+    let target = (line + position.line - 1).min(text.lines().count().max(1));
+    let indent = text
+        .lines()
+        .nth(target - 1)
+        .map(|l| l.len() - l.trim_start().len())
+        .unwrap_or(0);
+    (target, indent + position.column)
 }
 
 impl Checker<'_> {
@@ -1257,4 +1254,94 @@ pub fn template_fields(kind: &str) -> Vec<String> {
         .iter()
         .map(|r| r.pattern.join("."))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::phase::load::load_sources;
+
+    fn problems(step: &str, values: serde_json::Value) -> String {
+        let text = format!("schema: bringup/v1\nphase: p\nsteps:\n{step}");
+        match load_sources(
+            vec![(PathBuf::from("p.yaml"), text)],
+            &Values::from_json(values),
+        ) {
+            Ok(_) => String::new(),
+            Err(diagnostics) => diagnostics.to_string(),
+        }
+    }
+
+    const EXEC: &str =
+        "  - id: s\n    kind: exec\n    pod: {namespace: ns, name: pod-0}\n    command: [sh]\n";
+
+    #[test]
+    fn guarded_values_pass_and_unguarded_ones_fail() {
+        let ok = |stdin: &str| {
+            problems(
+                &format!("{EXEC}    stdin: \"{stdin}\"\n"),
+                json!({"a": {"b": 1}}),
+            )
+        };
+        assert_eq!(
+            ok("{{ values.a.b }} {{ values.a.c | default('x') }} {{ values.z is defined }}"),
+            ""
+        );
+        assert_eq!(
+            ok("{% if values.opt is defined %}{{ values.opt.deep }}{% endif %}"),
+            ""
+        );
+        assert_eq!(
+            ok("{% if values.a is undefined %}x{% else %}{{ values.a.b }}{% endif %}"),
+            ""
+        );
+        let deep = ok("{{ values.missing.b | default('x') }}");
+        assert!(
+            deep.contains("unknown value `values.missing` in `stdin`"),
+            "{deep}"
+        );
+    }
+
+    #[test]
+    fn template_positions_in_block_scalars_point_at_the_line() {
+        let step = format!("{EXEC}    stdin: |\n      first line\n      {{{{ values.nope }}}}\n");
+        let text = problems(&step, json!({}));
+        assert!(
+            text.starts_with(
+                "p.yaml:10:10: error: step `p/s`: unknown value `values.nope` in `stdin`"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn lookups_are_fine_after_the_step_that_creates_them() {
+        let make =
+            "  - id: make\n    kind: secret\n    secret: ns/sec\n    keys: {k: {random: {}}}\n";
+        let use_it = format!(
+            "{}    stdin: \"{{{{ secret('ns', 'sec', 'k') }}}}\"\n",
+            EXEC.replace("id: s", "id: use")
+        );
+        assert_eq!(problems(&format!("{make}{use_it}"), json!({})), "");
+        let text = problems(&format!("{use_it}{make}"), json!({}));
+        assert!(
+            text.contains(
+                "reads Secret ns/sec key `k`, which step `p/make` creates later in this phase"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("hint: move this step after `make`"), "{text}");
+    }
+
+    #[test]
+    fn ids_and_names() {
+        assert!(is_valid_id("dex-source") && is_valid_id("a1"));
+        assert!(!is_valid_id("-a") && !is_valid_id("a-") && !is_valid_id("A") && !is_valid_id(""));
+        assert!(is_dns_subdomain("dex.gitea") && !is_dns_subdomain("Dex"));
+        assert!(is_data_key("client_secret") && !is_data_key("a/b"));
+    }
 }
