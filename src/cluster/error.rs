@@ -18,7 +18,11 @@ pub enum ClusterError {
     #[error("transient API error: {message}")]
     Transient { message: String },
     #[error("the API server rejected the request ({code} {reason}): {message}")]
-    Rejected { code: u16, reason: String, message: String },
+    Rejected {
+        code: u16,
+        reason: String,
+        message: String,
+    },
     #[error("cannot connect to the cluster: {message}")]
     Connect { message: String },
     #[error("no API resource for {0} on this server (is its CRD installed?)")]
@@ -29,7 +33,11 @@ pub enum ClusterError {
     #[error("exec in pod {pod}: {message}")]
     Exec { pod: String, message: String },
     #[error("port-forward to pod {pod} port {port}: {message}")]
-    PortForward { pod: String, port: u16, message: String },
+    PortForward {
+        pod: String,
+        port: u16,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -37,6 +45,9 @@ pub enum ClusterError {
 impl ClusterError {
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ClusterError::Transient { .. } | ClusterError::Connect { .. })
+        matches!(
+            self,
+            ClusterError::Transient { .. } | ClusterError::Connect { .. }
+        )
     }
 }

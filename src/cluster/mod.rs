@@ -28,7 +28,10 @@ pub struct TypeRef {
 
 impl TypeRef {
     pub fn new(api_version: &str, kind: &str) -> Self {
-        TypeRef { api_version: api_version.into(), kind: kind.into() }
+        TypeRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+        }
     }
     pub fn secret() -> Self {
         Self::new("v1", "Secret")
@@ -54,7 +57,10 @@ impl TypeRef {
 
     /// The type of a manifest, from its `apiVersion` and `kind`.
     pub fn of(object: &Value) -> Option<Self> {
-        Some(Self::new(object.get("apiVersion")?.as_str()?, object.get("kind")?.as_str()?))
+        Some(Self::new(
+            object.get("apiVersion")?.as_str()?,
+            object.get("kind")?.as_str()?,
+        ))
     }
 }
 
@@ -105,9 +111,19 @@ pub trait Cluster: Send + Sync {
     async fn identity(&self) -> Result<String, ClusterError>;
 
     /// `Ok(None)` when the object does not exist.
-    async fn get(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError>;
+    async fn get(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError>;
     /// Objects of a type, in a namespace (or all), optionally filtered by a label selector.
-    async fn list(&self, ty: &TypeRef, namespace: Option<&str>, label_selector: Option<&str>) -> Result<Vec<Value>, ClusterError>;
+    async fn list(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError>;
     /// Create; `AlreadyExists` when it does.
     async fn create(&self, object: &Value) -> Result<Value, ClusterError>;
     /// Replace; the object's `metadata.resourceVersion` makes it conditional (`Conflict`).
@@ -115,12 +131,28 @@ pub trait Cluster: Send + Sync {
     /// Server-side apply with field manager `bringup`.
     async fn apply(&self, object: &Value, force: bool) -> Result<Value, ClusterError>;
     /// JSON merge patch.
-    async fn merge_patch(&self, ty: &TypeRef, namespace: Option<&str>, name: &str, patch: &Value) -> Result<Value, ClusterError>;
+    async fn merge_patch(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ClusterError>;
     /// Delete; `Ok(false)` when it was already gone.
-    async fn delete(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<bool, ClusterError>;
+    async fn delete(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError>;
 
     /// Run a command in a pod, stdout and stderr read concurrently.
     async fn exec(&self, request: ExecRequest<'_>) -> Result<ExecOutput, ClusterError>;
     /// One connection to a pod's port.
-    async fn connect(&self, namespace: &str, pod: &str, port: u16) -> Result<Box<dyn Stream>, ClusterError>;
+    async fn connect(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Box<dyn Stream>, ClusterError>;
 }

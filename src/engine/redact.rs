@@ -32,7 +32,10 @@ impl Redactor {
 
     /// Registers a secret value, its base64 form and each of its lines.
     pub fn register(&self, value: &str) {
-        let mut forms = vec![value.to_string(), base64::engine::general_purpose::STANDARD.encode(value)];
+        let mut forms = vec![
+            value.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(value),
+        ];
         forms.extend(value.lines().map(|line| line.trim().to_string()));
         let mut values = self.inner.write().expect("redactor lock poisoned");
         for form in forms {

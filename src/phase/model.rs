@@ -68,7 +68,8 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    pub const NAMES: &'static [&'static str] = &["secret", "apply", "exec", "http", "wait", "prompt"];
+    pub const NAMES: &'static [&'static str] =
+        &["secret", "apply", "exec", "http", "wait", "prompt"];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -102,7 +103,9 @@ impl Serialize for Duration {
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        parse_duration(&text).map(Duration).map_err(serde::de::Error::custom)
+        parse_duration(&text)
+            .map(Duration)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -121,7 +124,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         }
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         total += match unit {
@@ -153,7 +158,10 @@ impl std::str::FromStr for ObjectName {
     fn from_str(text: &str) -> Result<Self, String> {
         match text.split_once('/') {
             Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(ObjectName { namespace: ns.to_string(), name: name.to_string() })
+                Ok(ObjectName {
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                })
             }
             _ => Err(format!("`{text}` is not `namespace/name`")),
         }
@@ -168,7 +176,9 @@ impl Serialize for ObjectName {
 
 impl<'de> Deserialize<'de> for ObjectName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -196,13 +206,20 @@ impl<'de> Deserialize<'de> for SecretKeyRef {
         let text = String::deserialize(d)?;
         let mut parts = text.splitn(3, '/');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(ns), Some(name), Some(key)) if !ns.is_empty() && !name.is_empty() && !key.is_empty() => {
+            (Some(ns), Some(name), Some(key))
+                if !ns.is_empty() && !name.is_empty() && !key.is_empty() =>
+            {
                 Ok(SecretKeyRef {
-                    secret: ObjectName { namespace: ns.into(), name: name.into() },
+                    secret: ObjectName {
+                        namespace: ns.into(),
+                        name: name.into(),
+                    },
                     key: key.into(),
                 })
             }
-            _ => Err(serde::de::Error::custom(format!("`{text}` is not `namespace/secret/key`"))),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not `namespace/secret/key`"
+            ))),
         }
     }
 }
@@ -410,9 +427,10 @@ pub struct Store {
 // ---------------------------------------------------------------------------------------------
 // http
 
-/// Where an HTTP request goes.
+/// Where an HTTP request goes. Written flat, as `{url: ...}`, `{service: ns/name, port: N}`
+/// or `{pod: {...}, port: N}` (see [`TargetFields`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "TargetFields", into = "TargetFields")]
 pub enum HttpTarget {
     /// A URL (template).
     Url(String),
@@ -420,6 +438,67 @@ pub enum HttpTarget {
     Service { service: ObjectName, port: u16 },
     /// A pod's port through a port-forward.
     Pod { pod: PodSelector, port: u16 },
+}
+
+/// The YAML form of [`HttpTarget`]: one of `url`, `service` or `pod`, with `port` for the
+/// last two. A struct with a checked conversion rather than an untagged enum, so a mistake
+/// gets a message that says which field is missing or extra.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ObjectName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl TryFrom<TargetFields> for HttpTarget {
+    type Error = String;
+    fn try_from(fields: TargetFields) -> Result<Self, String> {
+        match fields {
+            TargetFields { url: Some(url), service: None, pod: None, port: None } => Ok(HttpTarget::Url(url)),
+            TargetFields { url: Some(_), port: Some(_), service: None, pod: None } => {
+                Err("a `url` target takes no `port`: write the port in the URL".into())
+            }
+            TargetFields { service: Some(service), url: None, pod: None, port: Some(port) } => {
+                Ok(HttpTarget::Service { service, port })
+            }
+            TargetFields { pod: Some(pod), url: None, service: None, port: Some(port) } => Ok(HttpTarget::Pod { pod, port }),
+            TargetFields { service: Some(_), url: None, pod: None, port: None }
+            | TargetFields { pod: Some(_), url: None, service: None, port: None } => {
+                Err("missing `port`: add the port to forward to, e.g. `port: 3000`".into())
+            }
+            TargetFields { url: None, service: None, pod: None, .. } => {
+                Err("a target needs one of `url`, `service` or `pod`: write it as `{url: https://...}` or `{service: ns/name, port: 3000}`".into())
+            }
+            _ => Err("a target takes only one of `url`, `service` and `pod`: keep one".into()),
+        }
+    }
+}
+
+impl From<HttpTarget> for TargetFields {
+    fn from(target: HttpTarget) -> Self {
+        match target {
+            HttpTarget::Url(url) => TargetFields {
+                url: Some(url),
+                ..Default::default()
+            },
+            HttpTarget::Service { service, port } => TargetFields {
+                service: Some(service),
+                port: Some(port),
+                ..Default::default()
+            },
+            HttpTarget::Pod { pod, port } => TargetFields {
+                pod: Some(pod),
+                port: Some(port),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -511,7 +590,11 @@ pub enum WaitFor {
         count: Option<u32>,
     },
     /// A Deployment or StatefulSet has all replicas updated and ready.
-    Rollout { namespace: String, kind: String, name: String },
+    Rollout {
+        namespace: String,
+        kind: String,
+        name: String,
+    },
     /// The object exists.
     Object(ObjectRef),
     /// The object's condition has the status.
