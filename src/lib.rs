@@ -4,4 +4,5 @@
 pub mod cluster;
 pub mod engine;
 pub mod phase;
+pub mod report;
 pub mod steps;
