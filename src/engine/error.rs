@@ -62,6 +62,9 @@ pub enum EngineError {
     #[error("{}", failed_message(.0))]
     StepsFailed(Box<Summary>),
 
+    #[error("bug: the probe of step {step} attempted `{operation}` during a read-only command; please report it")]
+    DryRunViolation { step: String, operation: String },
+
     #[error("{count} of {total} probed steps found drift; run `bringup run` to converge")]
     Drift { count: usize, total: usize },
 
@@ -100,6 +103,7 @@ impl EngineError {
             EngineError::CheckpointWrite { .. }
             | EngineError::Cluster { .. }
             | EngineError::StepsFailed(_)
+            | EngineError::DryRunViolation { .. }
             | EngineError::Drift { .. } => 1,
         }
     }

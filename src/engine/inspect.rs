@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterError};
 use crate::engine::checkpoint::Checkpoint;
 use crate::engine::error::EngineError;
 use crate::engine::events::{Command, Event, Finding, PlanRow, StatusRow, StepState};
@@ -16,7 +16,7 @@ use crate::engine::settings::RunSettings;
 use crate::engine::sink::EventSink;
 use crate::engine::summary::PlanSummary;
 use crate::phase::model::{Mode, Phase};
-use crate::steps::Probe;
+use crate::steps::{Probe, StepError};
 
 /// What `plan` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub async fn plan(
         }
         let probe = if settings.probe {
             let (finding, message) =
-                probe_once(&*executor, &cluster, &events, phases, planned.phase, planned.step).await;
+                probe_once(&*executor, &cluster, &events, phases, planned.phase, planned.step).await?;
             detail.push(format!("probe: {finding} ({message})"));
             Some(finding)
         } else {
@@ -102,7 +102,7 @@ pub async fn verify(
     let mut rows = Vec::new();
     for planned in &preflight.steps {
         let step = preflight.step(phases, planned);
-        let (finding, message) = probe_once(&*executor, &cluster, &events, phases, planned.phase, planned.step).await;
+        let (finding, message) = probe_once(&*executor, &cluster, &events, phases, planned.phase, planned.step).await?;
         rows.push(PlanRow {
             step: planned.full_id.clone(),
             kind: step.kind.name().into(),
@@ -200,7 +200,7 @@ async fn probe_once(
     phases: &[Phase],
     phase: usize,
     step: usize,
-) -> (Finding, String) {
+) -> Result<(Finding, String), EngineError> {
     let phase = &phases[phase];
     let step = &phase.steps[step];
     let full_id = format!("{}/{}", phase.name, step.id);
@@ -213,10 +213,14 @@ async fn probe_once(
         redactor: events.redactor(),
         progress: &progress,
     };
-    match executor.probe(&ctx).await {
+    Ok(match executor.probe(&ctx).await {
         Ok(Probe::Done(m)) => (Finding::Done, m),
         Ok(Probe::NeedsWork(m)) => (Finding::NeedsWork, m),
         Ok(Probe::Unknown(m)) => (Finding::Unknown, m),
+        // A probe that tries to change something is a bug: stop loudly, never as a row.
+        Err(StepError::Cluster(ClusterError::DryRunViolation { operation })) => {
+            return Err(EngineError::DryRunViolation { step: ctx.full_id(), operation });
+        }
         Err(e) => (Finding::Error, events.redactor().redact(&e.to_string())),
-    }
+    })
 }

@@ -679,3 +679,31 @@ async fn status_reset_and_unlock() {
     assert_eq!(holder.unwrap().identity, "alice");
     run_with(&settings(), &phases, &fake, &executor).await.0.unwrap();
 }
+
+/// A probe that writes: the bug plan must refuse loudly.
+struct WritingProbe;
+
+#[async_trait::async_trait]
+impl crate::engine::Executor for WritingProbe {
+    async fn probe(&self, ctx: &crate::engine::ExecContext<'_>) -> Result<Probe, StepError> {
+        ctx.cluster.create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "oops"}})).await?;
+        Ok(Probe::Done("wrote".into()))
+    }
+    async fn apply(&self, _: &crate::engine::ExecContext<'_>) -> Result<Applied, StepError> {
+        unreachable!("plan never applies")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_that_writes_during_plan_fails_loudly_and_writes_nothing() {
+    let fake = FakeCluster::new();
+    let settings = RunSettings { probe: true, ..settings() };
+    let err = plan(&settings, &phases(), Arc::new(fake.clone()), Arc::new(WritingProbe), sink().0).await.unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert_eq!(
+        err.to_string(),
+        "bug: the probe of step shared/secrets attempted `create Namespace oops` during a read-only command; please report it"
+    );
+    assert!(fake.mutating_calls().is_empty());
+    assert!(fake.object(&TypeRef::namespace(), None, "oops").is_none());
+}

@@ -10,5 +10,5 @@ mod tty;
 
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
-pub use reporter::{Reporter, SharedWriter};
+pub use reporter::{Reporter, SharedWriter, choose};
 pub use tty::TtyReporter;

@@ -147,4 +147,26 @@ mod tests {
             insta::assert_snapshot!(buffer.text());
         });
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn status_table_after_a_failed_run() {
+        let fake = FakeCluster::new();
+        let phases = vec![
+            phase("shared", &[], vec![ensure_step("secrets"), once_step("seed")]),
+            phase("gitea", &["shared"], vec![once_step("token"), once_step("oauth")]),
+        ];
+        let executor = FakeExecutor::new();
+        executor.fail("gitea/token", "POST /api/v1/users/admin/tokens answered 422: token name taken");
+        let quiet = EventSink::new(crate::engine::testing::MemoryReporter::new(), Redactor::new());
+        let settings = RunSettings::default();
+        let _ =
+            crate::engine::run(&settings, &phases, Arc::new(fake.clone()), executor, quiet, CancellationToken::new())
+                .await;
+        let buffer = Buffer::default();
+        let events = EventSink::new(Arc::new(PlainReporter::new(SharedWriter::new(buffer.clone()))), Redactor::new());
+        crate::engine::status(&settings, &phases, Arc::new(fake.read_only_view()), events).await.unwrap();
+        insta::with_settings!({filters => filters()}, {
+            insta::assert_snapshot!(buffer.text());
+        });
+    }
 }

@@ -16,6 +16,22 @@ pub trait Reporter: Send + Sync {
     }
 }
 
+/// The reporter for this process: JSON lines with `-o json`; the live view when stderr is
+/// a terminal; plain timestamped lines otherwise. Color only on a terminal, without
+/// `--no-color` and without `NO_COLOR`.
+pub fn choose(json: bool, no_color: bool) -> Arc<dyn Reporter> {
+    if json {
+        return Arc::new(crate::report::JsonReporter::new(SharedWriter::stdout()));
+    }
+    let term = console::Term::stderr();
+    if term.is_term() {
+        let color = !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Arc::new(crate::report::TtyReporter::new(color))
+    } else {
+        Arc::new(crate::report::PlainReporter::new(SharedWriter::stdout()))
+    }
+}
+
 /// A writer several reporters' lines can share (stdout, or a buffer in tests).
 #[derive(Clone)]
 pub struct SharedWriter(Arc<Mutex<Box<dyn Write + Send>>>);
