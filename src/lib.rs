@@ -5,4 +5,5 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod phase;
+pub mod report;
 pub mod steps;

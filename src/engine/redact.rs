@@ -66,6 +66,33 @@ impl Redactor {
         out
     }
 
+    /// Redacts every string (and object key) inside a JSON value, in place. Returns whether
+    /// anything was masked.
+    pub fn redact_json(&self, value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(text) => {
+                if self.leaks(text) {
+                    *text = self.redact(text);
+                    return true;
+                }
+                false
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |any, item| self.redact_json(item) | any),
+            serde_json::Value::Object(map) => {
+                let mut any = false;
+                if map.keys().any(|k| self.leaks(k)) {
+                    let entries = std::mem::take(map);
+                    for (key, item) in entries {
+                        map.insert(self.redact(&key), item);
+                    }
+                    any = true;
+                }
+                map.values_mut().fold(any, |any, item| self.redact_json(item) | any)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the text holds any registered value.
     pub fn leaks(&self, text: &str) -> bool {
         let values = self.inner.read().expect("redactor lock poisoned");
@@ -93,6 +120,16 @@ mod tests {
         r.register("abcdef");
         r.register("abcdefghij");
         assert_eq!(r.redact("x abcdefghij y"), "x [redacted] y");
+    }
+
+    #[test]
+    fn json_strings_and_keys_are_masked_at_any_depth() {
+        let r = Redactor::new();
+        r.register("s3cr3t-canary");
+        let mut value = serde_json::json!({"a": ["x s3cr3t-canary"], "s3cr3t-canary": {"b": "s3cr3t-canary"}, "n": 1});
+        assert!(r.redact_json(&mut value));
+        assert_eq!(value, serde_json::json!({"a": ["x [redacted]"], "[redacted]": {"b": "[redacted]"}, "n": 1}));
+        assert!(!r.redact_json(&mut value));
     }
 
     #[test]
