@@ -2,3 +2,12 @@
 //! sees clap or dialoguer; it is handed plain settings and decisions.
 
 pub mod args;
+mod confirm;
+mod entry;
+mod graph;
+mod logging;
+mod prompter;
+mod session;
+mod settings;
+
+pub use entry::main;

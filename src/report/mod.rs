@@ -4,11 +4,13 @@
 pub mod format;
 mod json;
 mod plain;
+mod quiet;
 mod reporter;
 mod table;
 mod tty;
 
 pub use json::JsonReporter;
 pub use plain::PlainReporter;
+pub use quiet::quiet;
 pub use reporter::{Reporter, SharedWriter, choose};
 pub use tty::TtyReporter;
