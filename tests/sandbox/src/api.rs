@@ -204,6 +204,31 @@ fn initial_status(rt: &ResourceType, obj: &mut Value) {
     }
 }
 
+/// What the real server allocates on create: a Service's cluster IP.
+pub fn allocate(state: &ServerState, rt: &ResourceType, obj: &mut Value) {
+    if rt.group.is_empty() && rt.plural == "services" {
+        if obj.pointer("/spec/type").is_none() {
+            obj["spec"]["type"] = json!("ClusterIP");
+        }
+        if obj.pointer("/spec/clusterIP").is_none() && obj["spec"]["type"] != "ExternalName" {
+            let n = state.store.resource_version();
+            let ip = format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1);
+            obj["spec"]["clusterIP"] = json!(ip);
+            obj["spec"]["clusterIPs"] = json!([ip]);
+        }
+        if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+            for p in ports {
+                if p.get("protocol").is_none() {
+                    p["protocol"] = json!("TCP");
+                }
+                if p.get("targetPort").is_none() {
+                    p["targetPort"] = p["port"].clone();
+                }
+            }
+        }
+    }
+}
+
 fn strip_for_list(rt: &ResourceType, mut obj: Value) -> Value {
     if !rt.custom {
         if let Some(m) = obj.as_object_mut() {
@@ -652,6 +677,7 @@ fn apply(cx: &Ctx<'_>, config: Value) -> Result<Response, ApiError> {
         let result = match &live {
             None => {
                 initial_status(cx.rt, &mut new);
+                allocate(cx.state, cx.rt, &mut new);
                 cx.state
                     .store
                     .create(cx.rt, cx.ns(), new, cx.dry_run())
