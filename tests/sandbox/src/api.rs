@@ -45,10 +45,10 @@ pub fn resource_type(state: &ServerState, info: &RequestInfo) -> Result<Resource
     if info.namespace.is_some() && !rt.namespaced {
         return Err(ApiError::no_route());
     }
-    if let Some(sub) = &info.subresource {
-        if rt.subresource(sub).is_none() {
-            return Err(ApiError::no_route());
-        }
+    if let Some(sub) = &info.subresource
+        && rt.subresource(sub).is_none()
+    {
+        return Err(ApiError::no_route());
     }
     Ok(rt.clone())
 }
@@ -134,8 +134,10 @@ fn field_validation(cx: &Ctx<'_>, obj: &Value) -> Result<Vec<String>, ApiError> 
                 .map(|f| format!("unknown field \"{f}\""))
                 .collect();
             Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                texts.join(", ")
+                "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+                texts.join(", "),
+                kind = cx.rt.kind,
+                v = cx.rt.version
             )))
         }
         "Ignore" => Ok(Vec::new()),
@@ -230,11 +232,11 @@ pub fn allocate(state: &ServerState, rt: &ResourceType, obj: &mut Value) {
 }
 
 fn strip_for_list(rt: &ResourceType, mut obj: Value) -> Value {
-    if !rt.custom {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("apiVersion");
-            m.remove("kind");
-        }
+    if !rt.custom
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("apiVersion");
+        m.remove("kind");
     }
     obj
 }
@@ -321,7 +323,7 @@ fn get(cx: &Ctx<'_>) -> Result<Response, ApiError> {
     cx.state
         .store
         .require_namespace(cx.rt, cx.ns())
-        .or_else(|_| Ok::<_, ApiError>(()))?;
+        .or(Ok::<_, ApiError>(()))?;
     let obj = cx.state.store.get(cx.rt, cx.ns(), cx.name())?;
     Ok(object_response(cx, 200, &obj))
 }
@@ -348,16 +350,14 @@ fn list(cx: &Ctx<'_>) -> Result<Response, ApiError> {
         .param("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0)
+        && items.len() > limit
     {
-        if items.len() > limit {
-            let remaining = items.len() - limit;
-            items.truncate(limit);
-            meta["continue"] = json!(
-                base64::engine::general_purpose::STANDARD
-                    .encode(format!("offset:{}", start + limit))
-            );
-            meta["remainingItemCount"] = json!(remaining);
-        }
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        meta["continue"] = json!(
+            base64::engine::general_purpose::STANDARD.encode(format!("offset:{}", start + limit))
+        );
+        meta["remainingItemCount"] = json!(remaining);
     }
     if table::wants_table(cx.header("accept")) {
         let t = table::table(
@@ -488,15 +488,15 @@ fn create(cx: &Ctx<'_>, body: &Bytes) -> Result<Response, ApiError> {
     if let (Some(path_ns), Some(body_ns)) = (
         cx.ns(),
         obj.pointer("/metadata/namespace").and_then(Value::as_str),
-    ) {
-        if path_ns != body_ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+    ) && path_ns != body_ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     let warnings = field_validation(cx, &obj)?;
     initial_status(cx.rt, &mut obj);
+    allocate(cx.state, cx.rt, &mut obj);
     managed_fields::record_update(
         None,
         &mut obj,
@@ -514,12 +514,11 @@ fn update(cx: &Ctx<'_>, body: &Bytes) -> Result<Response, ApiError> {
     if let (Some(path_ns), Some(body_ns)) = (
         cx.ns(),
         obj.pointer("/metadata/namespace").and_then(Value::as_str),
-    ) {
-        if path_ns != body_ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+    ) && path_ns != body_ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     let warnings = field_validation(cx, &obj)?;
     cx.state.store.require_namespace(cx.rt, cx.ns())?;
@@ -623,25 +622,24 @@ fn apply(cx: &Ctx<'_>, config: Value) -> Result<Response, ApiError> {
             cx.rt.api_version()
         )));
     }
-    if let Some(n) = config.pointer("/metadata/name").and_then(Value::as_str) {
-        if n != cx.name() {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({})",
-                cx.name()
-            )));
-        }
+    if let Some(n) = config.pointer("/metadata/name").and_then(Value::as_str)
+        && n != cx.name()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({})",
+            cx.name()
+        )));
     }
     if let (Some(path_ns), Some(body_ns)) = (
         cx.ns(),
         config
             .pointer("/metadata/namespace")
             .and_then(Value::as_str),
-    ) {
-        if path_ns != body_ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+    ) && path_ns != body_ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     let unknown = openapi::unknown_fields(cx.rt, &config);
     if !unknown.is_empty() && cx.info.param("fieldValidation") == Some("Strict") {
@@ -649,7 +647,15 @@ fn apply(cx: &Ctx<'_>, config: Value) -> Result<Response, ApiError> {
             .iter()
             .map(|f| format!(".{f}: field not declared in schema"))
             .collect();
-        return Err(ApiError::bad_request(texts.join(", ")));
+        return Err(ApiError::bad_request(format!(
+            "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {}",
+            cx.ns().unwrap_or_default(),
+            cx.name(),
+            cx.rt.group,
+            cx.rt.version,
+            cx.rt.kind,
+            texts.join(", ")
+        )));
     }
     let force = cx.info.flag("force");
     let sub = cx.info.subresource.as_deref();

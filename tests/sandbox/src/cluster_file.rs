@@ -276,13 +276,13 @@ impl ClusterFile {
     fn check(&self) -> Result<(), String> {
         let servers = self.openbao.as_ref().map_or(0, |o| o.servers);
         for p in &self.pods {
-            if let Some(i) = p.openbao {
-                if i >= servers {
-                    return Err(format!(
-                        "pod {}/{} uses openbao server {i} but only {servers} are declared (openbao: {{ servers: N }})",
-                        p.namespace, p.name
-                    ));
-                }
+            if let Some(i) = p.openbao
+                && i >= servers
+            {
+                return Err(format!(
+                    "pod {}/{} uses openbao server {i} but only {servers} are declared (openbao: {{ servers: N }})",
+                    p.namespace, p.name
+                ));
             }
             if p.containers.is_empty() {
                 return Err(format!(

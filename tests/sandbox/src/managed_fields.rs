@@ -291,14 +291,14 @@ fn prune_empty(obj: &mut Value, config: &Value) {
         let keys: Vec<String> = m.keys().cloned().collect();
         for k in keys {
             let cfg = config.get(&k).cloned().unwrap_or(Value::Null);
-            if let Some(child) = m.get_mut(&k) {
-                if child.is_object() {
-                    let was_empty = child.as_object().is_some_and(Map::is_empty);
-                    prune_empty(child, &cfg);
-                    let now_empty = child.as_object().is_some_and(Map::is_empty);
-                    if now_empty && !was_empty && !cfg.is_object() {
-                        m.remove(&k);
-                    }
+            if let Some(child) = m.get_mut(&k)
+                && child.is_object()
+            {
+                let was_empty = child.as_object().is_some_and(Map::is_empty);
+                prune_empty(child, &cfg);
+                let now_empty = child.as_object().is_some_and(Map::is_empty);
+                if now_empty && !was_empty && !cfg.is_object() {
+                    m.remove(&k);
                 }
             }
         }

@@ -305,10 +305,10 @@ impl Store {
     }
 
     fn emit(&self, inner: &mut Inner, event: WatchEvent) {
-        if inner.history.len() >= HISTORY {
-            if let Some(old) = inner.history.pop_front() {
-                inner.history_floor = old.resource_version;
-            }
+        if inner.history.len() >= HISTORY
+            && let Some(old) = inner.history.pop_front()
+        {
+            inner.history_floor = old.resource_version;
         }
         inner.history.push_back(event.clone());
         // No receivers is normal: nobody watches.
@@ -330,10 +330,10 @@ impl Store {
         rt: &ResourceType,
         namespace: Option<&str>,
     ) -> Result<(), ApiError> {
-        if let (true, Some(ns)) = (rt.namespaced, namespace) {
-            if !Self::namespace_exists(&self.lock(), ns) {
-                return Err(ApiError::namespace_not_found(ns));
-            }
+        if let (true, Some(ns)) = (rt.namespaced, namespace)
+            && !Self::namespace_exists(&self.lock(), ns)
+        {
+            return Err(ApiError::namespace_not_found(ns));
         }
         Ok(())
     }
@@ -387,11 +387,11 @@ impl Store {
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
         let generate = meta_str(&obj, "generateName").map(str::to_owned);
-        if meta_str(&obj, "name").unwrap_or_default().is_empty() {
-            if let Some(prefix) = generate {
-                let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_owned();
-                meta_mut(&mut obj).insert("name".into(), json!(format!("{prefix}{suffix}")));
-            }
+        if meta_str(&obj, "name").unwrap_or_default().is_empty()
+            && let Some(prefix) = generate
+        {
+            let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_owned();
+            meta_mut(&mut obj).insert("name".into(), json!(format!("{prefix}{suffix}")));
         }
         validate(rt, &obj)?;
         normalize(rt, &mut obj);
@@ -420,10 +420,10 @@ impl Store {
         };
         let key = ObjectKey::new(rt, namespace, &name);
         let mut inner = self.lock();
-        if let Some(ns) = namespace {
-            if !Self::namespace_exists(&inner, ns) {
-                return Err(ApiError::namespace_not_found(ns));
-            }
+        if let Some(ns) = namespace
+            && !Self::namespace_exists(&inner, ns)
+        {
+            return Err(ApiError::namespace_not_found(ns));
         }
         if inner.objects.contains_key(&key) {
             return Err(ApiError::already_exists(rt, &name));
@@ -489,10 +489,11 @@ impl Store {
         let old_rv = meta_str(&old, "resourceVersion")
             .unwrap_or_default()
             .to_owned();
-        if let Some(rv) = meta_str(&obj, "resourceVersion") {
-            if !rv.is_empty() && rv != old_rv {
-                return Err(ApiError::conflict(rt, name));
-            }
+        if let Some(rv) = meta_str(&obj, "resourceVersion")
+            && !rv.is_empty()
+            && rv != old_rv
+        {
+            return Err(ApiError::conflict(rt, name));
         }
         {
             let old_meta = old.get("metadata").cloned().unwrap_or_default();
@@ -566,15 +567,15 @@ impl Store {
         let old_rv = meta_str(&old, "resourceVersion")
             .unwrap_or_default()
             .to_owned();
-        if let Some(want) = precondition_rv {
-            if want != old_rv {
-                let mut e = ApiError::conflict(rt, name);
-                e.message = format!(
-                    "Operation cannot be fulfilled on {} \"{name}\": the ResourceVersion in the precondition ({want}) does not match the ResourceVersion in record ({old_rv}). The object might have been modified",
-                    rt.qualified_plural()
-                );
-                return Err(e);
-            }
+        if let Some(want) = precondition_rv
+            && want != old_rv
+        {
+            let mut e = ApiError::conflict(rt, name);
+            e.message = format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the ResourceVersion in the precondition ({want}) does not match the ResourceVersion in record ({old_rv}). The object might have been modified",
+                rt.qualified_plural()
+            );
+            return Err(e);
         }
         if dry_run {
             return Ok(old);
