@@ -73,8 +73,14 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
                 .and_then(|v| v.as_str())
                 .unwrap_or("?")
         );
+        let mut obj = obj.clone();
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_owned();
+        let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
+        if let Some(rt) = state.registry.by_kind(&api_version, &kind) {
+            crate::api::allocate(state, rt, &mut obj);
+        }
         state
-            .put_object(obj.clone())
+            .put_object(obj)
             .with_context(|| format!("creating object {what} from the cluster file"))?;
     }
     Ok(())

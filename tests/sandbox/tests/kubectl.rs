@@ -89,6 +89,12 @@ fn kubectl_gets_applies_and_deletes() {
         kubeconfig: sandbox.kubeconfig_path(),
     };
 
+    let svc = k.ok(&["get", "svc", "-n", "vault"]);
+    assert!(
+        svc.contains("vault") && svc.contains("10.96.") && svc.contains("8200/TCP"),
+        "{svc}"
+    );
+
     let ns = k.ok(&["get", "ns"]);
     assert!(
         ns.lines().next().expect("header").starts_with("NAME"),
