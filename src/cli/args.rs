@@ -86,7 +86,7 @@ pub enum Command {
 #[derive(Debug, Args, Default)]
 pub struct SelectArgs {
     /// Only this phase (repeatable); its dependencies must be done
-    #[arg(long = "phase", value_name = "PHASE")]
+    #[arg(long = "phase", id = "phase", value_name = "PHASE")]
     pub phases: Vec<String>,
     /// Start at this phase or phase/step, and go on in run order
     #[arg(long, value_name = "PHASE[/STEP]")]
@@ -124,7 +124,7 @@ pub struct RunArgs {
 #[group(required = true, multiple = false)]
 pub struct ResetArgs {
     /// Forget every step of this phase (repeatable)
-    #[arg(long = "phase", value_name = "PHASE")]
+    #[arg(long = "phase", id = "phase", value_name = "PHASE")]
     pub phases: Vec<String>,
     /// Forget this step, as phase/step (repeatable)
     #[arg(long = "step", value_name = "PHASE/STEP")]
