@@ -54,10 +54,14 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &SecretStep) -> Result<Probe, St
         )));
     }
     Ok(Probe::Done(format!(
-        "Secret {}: {} keys present",
+        "Secret {}: {} present",
         spec.secret,
-        spec.keys.len()
+        keys_present(spec.keys.len())
     )))
+}
+
+fn keys_present(count: usize) -> String {
+    if count == 1 { "1 key".into() } else { format!("{count} keys") }
 }
 
 /// Generates the missing (and rotated) keys and merges them in; never touches another key.
@@ -157,9 +161,9 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &SecretStep) -> Result<Applied, 
         )))
     } else {
         Ok(Applied::Unchanged(format!(
-            "Secret {}: {} keys present",
+            "Secret {}: {} present",
             spec.secret,
-            spec.keys.len()
+            keys_present(spec.keys.len())
         )))
     }
 }
