@@ -1,6 +1,8 @@
 //! Step kinds: each has a read-only probe and an idempotent apply. The kinds are matched
 //! here, in one place; each kind lives in its own file.
 
+pub mod vault;
+
 use std::sync::Arc;
 
 use crate::cluster::{Cluster, ClusterError};
@@ -97,6 +99,11 @@ impl StepError {
 pub async fn probe(ctx: &StepContext<'_>) -> Result<Probe, StepError> {
     let _ = (ctx, Locals::default());
     match &ctx.step.kind {
+        StepKind::VaultInit(spec) => vault::init::probe(ctx, spec).await,
+        StepKind::VaultUnseal(spec) => vault::unseal::probe(ctx, spec).await,
+        StepKind::VaultConfig(spec) => vault::config::probe(ctx, spec).await,
+        StepKind::VaultKv(spec) => vault::kv::probe(ctx, spec).await,
+        StepKind::VaultRootToken(spec) => vault::root_token::probe(ctx, spec).await,
         StepKind::Secret(_) | StepKind::Apply(_) | StepKind::Exec(_) | StepKind::Http(_) | StepKind::Wait(_) | StepKind::Prompt(_) => {
             Ok(Probe::Unknown("not implemented yet".into()))
         }
@@ -105,5 +112,12 @@ pub async fn probe(ctx: &StepContext<'_>) -> Result<Probe, StepError> {
 
 /// Do the step's work, idempotently.
 pub async fn apply(ctx: &StepContext<'_>) -> Result<Applied, StepError> {
-    Err(StepError::Failed(format!("step kind `{}` is not implemented yet", ctx.step.kind.name())))
+    match &ctx.step.kind {
+        StepKind::VaultInit(spec) => vault::init::apply(ctx, spec).await,
+        StepKind::VaultUnseal(spec) => vault::unseal::apply(ctx, spec).await,
+        StepKind::VaultConfig(spec) => vault::config::apply(ctx, spec).await,
+        StepKind::VaultKv(spec) => vault::kv::apply(ctx, spec).await,
+        StepKind::VaultRootToken(spec) => vault::root_token::apply(ctx, spec).await,
+        _ => Err(StepError::Failed(format!("step kind `{}` is not implemented yet", ctx.step.kind.name()))),
+    }
 }

@@ -1,0 +1,163 @@
+//! `vault-init`: initialise OpenBao once and put the unseal keys and root token in custody
+//! before anything else happens. Stored keys are never overwritten; keys stored while OpenBao
+//! says it is uninitialised mean its storage was wiped, and the step stops without a change.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::custody::{self, Custody, StoredKeys};
+use super::endpoint::Endpoint;
+use crate::phase::model::VaultInitStep;
+use crate::steps::{Applied, Probe, StepContext, StepError};
+
+/// Read-only: initialised with keys stored → done.
+pub async fn probe(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Probe, StepError> {
+    let endpoint = Endpoint::one(ctx, &spec.vault).await?;
+    let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
+    let initialized = initialized(&endpoint).await?;
+    let stored = custody.read().await?.is_some();
+    Ok(match (initialized, stored) {
+        (true, true) => Probe::Done(format!("OpenBao {} is initialised; its keys are in {}", endpoint.name, custody.describe())),
+        (false, false) => Probe::NeedsWork(format!("OpenBao {} is not initialised", endpoint.name)),
+        (true, false) => Probe::Unknown(format!("OpenBao {} is initialised but {} holds no keys", endpoint.name, custody.describe())),
+        (false, true) => Probe::Unknown(format!(
+            "keys are stored in {} but OpenBao {} is not initialised (wiped storage?)",
+            custody.describe(),
+            endpoint.name
+        )),
+    })
+}
+
+pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applied, StepError> {
+    let id = ctx.full_id();
+    check_spec(&id, spec)?;
+    let endpoint = Endpoint::one(ctx, &spec.vault).await?;
+    let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
+    let name = &endpoint.name;
+    let initialized = initialized(&endpoint).await?;
+    let in_secret = custody.read_secret().await?;
+    let in_file = custody.read_file()?;
+
+    if initialized {
+        if in_secret.is_some() || (custody.secret.is_none() && in_file.is_some()) {
+            return Ok(Applied::Unchanged(format!("OpenBao {name} is initialised; its keys are in {}", custody.describe())));
+        }
+        if let Some(keys) = in_file {
+            (ctx.progress)(format!("storing the keys from {} into the custody Secret", custody.describe()));
+            custody.write_secret(&keys).await?;
+            return Ok(Applied::Changed(format!(
+                "OpenBao {name} was initialised by an interrupted run; its keys were recovered from the key file into {}",
+                custody.describe()
+            )));
+        }
+        return Err(StepError::Failed(format!(
+            "step {id}: OpenBao {name} is already initialised but {} holds no unseal keys. Either it was initialised outside bringup, \
+             or a run was killed between OpenBao's answer and the custody write. If you hold the keys, store them as {} (`{}0`.. and `{}`) and re-run; \
+             if a `vault-init-*.json` file was left in the working directory, it holds them. Without the keys this OpenBao cannot be unsealed again: \
+             re-initialising means wiping its storage and every secret in it",
+            custody.describe(),
+            custody.secret.as_ref().map(|s| format!("Secret {s}")).unwrap_or_else(|| "the key file".into()),
+            custody::UNSEAL_KEY_PREFIX,
+            custody::ROOT_TOKEN_KEY,
+        )));
+    }
+
+    if in_secret.is_some() || in_file.is_some() {
+        return Err(StepError::Failed(format!(
+            "step {id}: {} holds unseal keys but OpenBao {name} says it is not initialised: its storage was wiped or replaced. \
+             Nothing was changed. If the old data can be restored (volume snapshot, raft snapshot), restore it and re-run; \
+             to start over with an empty OpenBao, move the old keys away by hand (delete or rename {}) and re-run",
+            custody.describe(),
+            custody.describe(),
+        )));
+    }
+
+    custody.reserve_secret().await?;
+    (ctx.progress)(format!("initialising OpenBao {name} ({} shares, threshold {})", spec.secret_shares, spec.secret_threshold));
+    let mut request = json!({"secret_shares": spec.secret_shares, "secret_threshold": spec.secret_threshold});
+    if !spec.pgp_keys.is_empty() {
+        request["pgp_keys"] = json!(spec.pgp_keys);
+    }
+    if let Some(key) = &spec.root_token_pgp_key {
+        request["root_token_pgp_key"] = json!(key);
+    }
+    let answer = endpoint.client.write(Method::PUT, "sys/init", Some(&request)).await?;
+    // From here until custody is written the keys exist only in this process: register them
+    // first, then write the fsynced file, then the Secret.
+    let keys = keys_from_answer(&answer, spec);
+    for key in &keys.unseal_keys_b64 {
+        ctx.redactor.register(key);
+    }
+    for key in answer["keys"].as_array().into_iter().flatten().filter_map(|k| k.as_str()) {
+        ctx.redactor.register(key);
+    }
+    for token in [&keys.root_token, &keys.root_token_pgp].into_iter().flatten() {
+        ctx.redactor.register(token);
+    }
+    if keys.unseal_keys_b64.is_empty() {
+        return Err(StepError::Failed(format!("step {id}: OpenBao {name} answered sys/init without keys (auto-unseal seal?); nothing stored")));
+    }
+    let file_result = custody.write_file(&keys);
+    let secret_result = custody.write_secret(&keys).await;
+    match (file_result, secret_result) {
+        (Ok(()), Ok(())) => Ok(Applied::Changed(format!(
+            "initialised OpenBao {name}; {} unseal keys and the root token are in {}",
+            keys.unseal_keys_b64.len(),
+            custody.describe()
+        ))),
+        (file_result, secret_result) => {
+            let mut problems = Vec::new();
+            let mut safe = Vec::new();
+            match file_result {
+                Err(e) => problems.push(e.to_string()),
+                Ok(()) if custody.file.is_some() => safe.push(custody.file.as_ref().unwrap().display().to_string()),
+                Ok(()) => {}
+            }
+            match secret_result {
+                Err(e) => problems.push(e.to_string()),
+                Ok(()) if custody.secret.is_some() => safe.push(format!("Secret {}", custody.secret.as_ref().unwrap())),
+                Ok(()) => {}
+            }
+            if safe.is_empty() {
+                match custody::emergency_file(&keys) {
+                    Ok(path) => safe.push(format!("the emergency file {} (0600; move it somewhere safe now)", path.display())),
+                    Err(e) => problems.push(format!("writing an emergency key file in the working directory: {e}")),
+                }
+            }
+            let kept = if safe.is_empty() { "THE KEYS ARE LOST: OpenBao must be wiped and initialised again".to_string() } else { format!("the keys are in {}", safe.join(" and ")) };
+            Err(StepError::Failed(format!("step {id}: OpenBao {name} was initialised but custody failed: {}; {kept}", problems.join("; "))))
+        }
+    }
+}
+
+fn check_spec(id: &str, spec: &VaultInitStep) -> Result<(), StepError> {
+    if spec.secret_threshold == 0 || spec.secret_threshold > spec.secret_shares {
+        return Err(StepError::Failed(format!(
+            "step {id}: secret_threshold {} must be between 1 and secret_shares {}",
+            spec.secret_threshold, spec.secret_shares
+        )));
+    }
+    if !spec.pgp_keys.is_empty() && spec.pgp_keys.len() != usize::from(spec.secret_shares) {
+        return Err(StepError::Failed(format!("step {id}: pgp_keys needs one key per share ({})", spec.secret_shares)));
+    }
+    Ok(())
+}
+
+async fn initialized(endpoint: &Endpoint) -> Result<bool, StepError> {
+    let body = endpoint.client.read("sys/init").await?.unwrap_or_default();
+    body["initialized"]
+        .as_bool()
+        .ok_or_else(|| StepError::Failed(format!("OpenBao {}: sys/init answered without `initialized`", endpoint.name)))
+}
+
+fn keys_from_answer(answer: &serde_json::Value, spec: &VaultInitStep) -> StoredKeys {
+    let strings = |v: &serde_json::Value| v.as_array().into_iter().flatten().filter_map(|k| k.as_str().map(str::to_string)).collect::<Vec<_>>();
+    let token = answer["root_token"].as_str().map(str::to_string);
+    StoredKeys {
+        unseal_keys_b64: strings(&answer["keys_base64"]),
+        root_token: token.clone().filter(|_| spec.root_token_pgp_key.is_none()),
+        root_token_pgp: token.filter(|_| spec.root_token_pgp_key.is_some()),
+        unseal_keys_pgp: !spec.pgp_keys.is_empty(),
+        root_token_revoked: false,
+    }
+}

@@ -1,0 +1,130 @@
+//! `vault-unseal`: every server of the target is unsealed with the keys in custody; an
+//! uninitialised raft follower joins the leader first; an unsealed server gets no write.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::custody::Custody;
+use super::endpoint::Endpoint;
+use crate::phase::model::VaultUnsealStep;
+use crate::phase::template::Locals;
+use crate::steps::{Applied, Probe, StepContext, StepError};
+
+/// How long a joined follower may take to finish unsealing (it fetches the keyring from the leader).
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// Read-only: which servers are sealed.
+pub async fn probe(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Probe, StepError> {
+    let endpoints = Endpoint::all(ctx, &spec.vault).await?;
+    let mut sealed = Vec::new();
+    for endpoint in &endpoints {
+        let status = seal_status(endpoint).await?;
+        if status["sealed"].as_bool() != Some(false) {
+            sealed.push(endpoint.name.clone());
+        }
+    }
+    Ok(if sealed.is_empty() {
+        Probe::Done(format!("{} OpenBao server(s) unsealed", endpoints.len()))
+    } else {
+        Probe::NeedsWork(format!("sealed: {}", sealed.join(", ")))
+    })
+}
+
+pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Applied, StepError> {
+    let id = ctx.full_id();
+    let endpoints = Endpoint::all(ctx, &spec.vault).await?;
+    let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
+    let mut keys = None;
+    let mut done = Vec::new();
+    for endpoint in &endpoints {
+        let status = seal_status(endpoint).await?;
+        if status["sealed"].as_bool() == Some(false) {
+            continue;
+        }
+        if keys.is_none() {
+            let stored = custody.read().await?.ok_or_else(|| {
+                StepError::Failed(format!("step {id}: OpenBao {} is sealed and {} holds no unseal keys; run the vault-init step first", endpoint.name, custody.describe()))
+            })?;
+            let usable = stored.usable_keys().map(<[String]>::to_vec).ok_or_else(|| {
+                StepError::Failed(format!(
+                    "step {id}: the keys in {} are PGP-encrypted; unseal {} by hand (`bao operator unseal`)",
+                    custody.describe(),
+                    endpoint.name
+                ))
+            })?;
+            keys = Some(usable);
+        }
+        let keys = keys.as_deref().unwrap_or_default();
+        let mut joined = false;
+        if status["initialized"].as_bool() == Some(false) {
+            let Some(join) = &spec.raft_join else {
+                return Err(StepError::Failed(format!(
+                    "step {id}: OpenBao {} is not initialised; run vault-init against it, or set `raft_join` if it is a raft follower",
+                    endpoint.name
+                )));
+            };
+            let mut request = json!({"leader_api_addr": ctx.templates.render(&join.leader_api_addr, &Locals::default())?});
+            if let Some(ca) = &join.leader_ca_cert {
+                request["leader_ca_cert"] = json!(ctx.templates.render(ca, &Locals::default())?);
+            }
+            (ctx.progress)(format!("{} joins the raft cluster", endpoint.name));
+            let answer = endpoint.client.write(Method::POST, "sys/storage/raft/join", Some(&request)).await?;
+            if answer["joined"].as_bool() != Some(true) {
+                return Err(StepError::Transient(format!("step {id}: OpenBao {} did not join the raft leader; it is retried", endpoint.name)));
+            }
+            joined = true;
+        }
+        (ctx.progress)(format!("unsealing {}", endpoint.name));
+        unseal(&id, endpoint, keys, status["progress"].as_u64().unwrap_or(0) > 0).await?;
+        done.push(if joined { format!("{} (joined)", endpoint.name) } else { endpoint.name.clone() });
+    }
+    Ok(if done.is_empty() {
+        Applied::Unchanged(format!("{} OpenBao server(s) already unsealed", endpoints.len()))
+    } else {
+        Applied::Changed(format!("unsealed {}", done.join(", ")))
+    })
+}
+
+async fn seal_status(endpoint: &Endpoint) -> Result<Value, StepError> {
+    endpoint
+        .client
+        .read("sys/seal-status")
+        .await?
+        .ok_or_else(|| StepError::Failed(format!("OpenBao {}: sys/seal-status answered 404; is this OpenBao or Vault?", endpoint.name)))
+}
+
+/// Gives keys until the server reports unsealed, then waits for a joined follower to settle.
+async fn unseal(id: &str, endpoint: &Endpoint, keys: &[String], reset_first: bool) -> Result<(), StepError> {
+    if reset_first {
+        // A half-finished unseal from a dead run: its progress would mix with ours.
+        endpoint.client.write(Method::PUT, "sys/unseal", Some(&json!({"reset": true}))).await?;
+    }
+    let mut given = 0;
+    for key in keys {
+        let status = endpoint.client.write(Method::PUT, "sys/unseal", Some(&json!({"key": key}))).await?;
+        given += 1;
+        if status["sealed"].as_bool() == Some(false) {
+            return Ok(());
+        }
+        let threshold = status["t"].as_u64().unwrap_or(0);
+        if threshold > 0 && given as u64 >= threshold && status["progress"].as_u64() == Some(0) {
+            // Threshold reached but still sealed: a raft follower finishing its join.
+            break;
+        }
+    }
+    let deadline = Instant::now() + SETTLE;
+    while Instant::now() < deadline {
+        let status = seal_status(endpoint).await?;
+        if status["sealed"].as_bool() == Some(false) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(StepError::Transient(format!(
+        "step {id}: OpenBao {} is still sealed after {given} of {} stored keys; are they this cluster's keys? It is retried, or re-run `bringup run`",
+        endpoint.name,
+        keys.len()
+    )))
+}
