@@ -161,3 +161,101 @@ fn keys_from_answer(answer: &serde_json::Value, spec: &VaultInitStep) -> StoredK
         root_token_revoked: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{BaoServer, Harness, init_step, requests, url_target, writes};
+    use crate::cluster::TypeRef;
+    use crate::phase::model::{StepKind, VaultCustody};
+    use crate::steps::{Applied, Probe};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn init_stores_the_keys_once_and_never_shows_them() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        let probe = harness.probe(init_step(url_target(&server))).await.unwrap();
+        assert!(matches!(probe, Probe::NeedsWork(_)), "{probe:?}");
+
+        let first = harness.apply(init_step(url_target(&server))).await.unwrap();
+        assert!(matches!(first, Applied::Changed(_)), "{first:?}");
+        let (keys, root) = harness.custody();
+        assert_eq!(keys.len(), 3);
+        let root = root.expect("root token stored");
+        let (_, status) = server.get("sys/seal-status", "").await;
+        assert_eq!(status["initialized"], true);
+        assert_eq!(status["n"], 3);
+        assert_eq!(status["t"], 2);
+
+        let second = harness.apply(init_step(url_target(&server))).await.unwrap();
+        assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
+        let inits: Vec<_> = writes(server.port).into_iter().filter(|(_, p)| p == "sys/init").collect();
+        assert_eq!(inits.len(), 1, "sys/init written once: {:?}", requests(server.port));
+        assert!(matches!(harness.probe(init_step(url_target(&server))).await.unwrap(), Probe::Done(_)));
+
+        let mut canaries = keys.clone();
+        canaries.push(root.clone());
+        harness.assert_no_leak(&canaries);
+        assert_eq!(harness.redactor.redact(&format!("{} {root}", keys[0])), "[redacted] [redacted]");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn wiped_storage_with_stored_keys_stops_and_touches_nothing() {
+        let mut server = BaoServer::start().await;
+        let harness = Harness::new();
+        harness.apply(init_step(url_target(&server))).await.unwrap();
+        let before = harness.fake().object(&TypeRef::secret(), Some("vault"), "vault-init").unwrap();
+        server.wipe().await;
+        let writes_before = writes(server.port).len();
+
+        let error = harness.apply(init_step(url_target(&server))).await.unwrap_err().to_string();
+        assert!(error.contains("Secret vault/vault-init") && error.contains("wiped"), "{error}");
+        assert!(error.contains("Nothing was changed"), "{error}");
+        let after = harness.fake().object(&TypeRef::secret(), Some("vault"), "vault-init").unwrap();
+        assert_eq!(before, after, "the keys Secret is untouched");
+        assert_eq!(writes(server.port).len(), writes_before, "no write to OpenBao");
+        let (_, status) = server.get("sys/init", "").await;
+        assert_eq!(status["initialized"], false);
+        assert!(matches!(harness.probe(init_step(url_target(&server))).await.unwrap(), Probe::Unknown(_)));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn initialised_without_stored_keys_explains_recovery() {
+        let server = BaoServer::start().await;
+        reqwest::Client::new()
+            .put(format!("{}/v1/sys/init", server.url()))
+            .json(&serde_json::json!({"secret_shares": 1, "secret_threshold": 1}))
+            .send()
+            .await
+            .unwrap();
+        let harness = Harness::new();
+        let error = harness.apply(init_step(url_target(&server))).await.unwrap_err().to_string();
+        assert!(error.contains("already initialised") && error.contains("holds no unseal keys"), "{error}");
+        assert!(error.contains("unseal_key_0"), "names the layout to restore: {error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_run_killed_before_the_secret_write_recovers_from_the_key_file() {
+        let server = BaoServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.json");
+        let harness = Harness::new();
+        let custody = VaultCustody { secret: Some("vault/vault-init".parse().unwrap()), file: Some(file.clone()) };
+        let step = |custody: VaultCustody| {
+            let StepKind::VaultInit(mut spec) = init_step(url_target(&server)) else { unreachable!() };
+            spec.custody = custody;
+            StepKind::VaultInit(spec)
+        };
+        harness.apply(step(custody.clone())).await.unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        let (keys, _) = harness.custody();
+
+        // The state a kill between the file write and the Secret write leaves behind.
+        harness.fake().insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "vault-init", "namespace": "vault"}}));
+        let recovered = harness.apply(step(custody)).await.unwrap();
+        assert!(matches!(&recovered, Applied::Changed(m) if m.contains("recovered")), "{recovered:?}");
+        assert_eq!(harness.custody().0, keys);
+        harness.assert_no_leak(&keys);
+    }
+}
