@@ -200,6 +200,11 @@ impl Forwarder {
         Forwarder { fake, ports: Arc::default() }
     }
 
+    /// The same pods and objects, refusing every mutating call (what `plan` gets).
+    pub fn read_only_view(&self) -> Self {
+        Forwarder { fake: self.fake.read_only_view(), ports: self.ports.clone() }
+    }
+
     /// A Running pod `namespace/name` with labels, served by the local port.
     pub fn add_pod(&self, namespace: &str, name: &str, labels: Value, port: u16) {
         ensure_namespace(&self.fake, namespace);
@@ -321,7 +326,7 @@ impl Harness {
         let ctx = StepContext {
             phase: "vault",
             step: &step,
-            cluster: Arc::new(self.cluster.fake.read_only_view()),
+            cluster: Arc::new(self.cluster.read_only_view()),
             templates: &self.templates,
             redactor: &self.redactor,
             progress: &progress,

@@ -70,7 +70,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Appl
                 request["leader_ca_cert"] = json!(ctx.templates.render(ca, &Locals::default())?);
             }
             (ctx.progress)(format!("{} joins the raft cluster", endpoint.name));
-            let answer = endpoint.client.write(Method::POST, "sys/storage/raft/join", Some(&request)).await?;
+            let answer = join_leader(endpoint, &request).await?;
             if answer["joined"].as_bool() != Some(true) {
                 return Err(StepError::Transient(format!("step {id}: OpenBao {} did not join the raft leader; it is retried", endpoint.name)));
             }
@@ -85,6 +85,23 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Appl
     } else {
         Applied::Changed(format!("unsealed {}", done.join(", ")))
     })
+}
+
+/// Joins the raft leader, retrying while the leader cannot answer yet: a leader unsealed a
+/// moment ago is still electing itself and answers the challenge with an error.
+async fn join_leader(endpoint: &Endpoint, request: &Value) -> Result<Value, StepError> {
+    let path = "sys/storage/raft/join";
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let response = endpoint.client.request(Method::POST, path, Some(request)).await?;
+        if response.is_success() {
+            return Ok(response.body);
+        }
+        if response.status < 500 || Instant::now() >= deadline {
+            return Err(endpoint.client.unexpected(&Method::POST, path, &response));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn seal_status(endpoint: &Endpoint) -> Result<Value, StepError> {
@@ -127,4 +144,77 @@ async fn unseal(id: &str, endpoint: &Endpoint, keys: &[String], reset_first: boo
         endpoint.name,
         keys.len()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{BaoServer, Harness, init_step, pod_target, unseal_step, url_target, writes};
+    use crate::phase::model::{RaftJoin, StepKind, VaultUnsealStep};
+    use crate::steps::{Applied, Probe};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_restarted_server_is_unsealed_and_an_unsealed_one_gets_no_write() {
+        let mut server = BaoServer::start().await;
+        let harness = Harness::new();
+        harness.apply(init_step(url_target(&server))).await.unwrap();
+        assert!(matches!(harness.probe(unseal_step(url_target(&server))).await.unwrap(), Probe::NeedsWork(_)));
+        let first = harness.apply(unseal_step(url_target(&server))).await.unwrap();
+        assert!(matches!(first, Applied::Changed(_)), "{first:?}");
+        server.wait_active().await;
+
+        let before = writes(server.port).len();
+        let second = harness.apply(unseal_step(url_target(&server))).await.unwrap();
+        assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
+        assert_eq!(writes(server.port).len(), before, "an unsealed server gets no write");
+        assert!(matches!(harness.probe(unseal_step(url_target(&server))).await.unwrap(), Probe::Done(_)));
+
+        server.restart().await;
+        let (_, status) = server.get("sys/seal-status", "").await;
+        assert_eq!(status["sealed"], true);
+        let again = harness.apply(unseal_step(url_target(&server))).await.unwrap();
+        assert!(matches!(again, Applied::Changed(_)), "{again:?}");
+        let (_, status) = server.get("sys/seal-status", "").await;
+        assert_eq!(status["sealed"], false);
+        let (keys, root) = harness.custody();
+        let mut canaries = keys;
+        canaries.extend(root);
+        harness.assert_no_leak(&canaries);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn three_raft_nodes_are_joined_and_unsealed_through_port_forwards() {
+        let nodes = [BaoServer::start_node("n0", "").await, BaoServer::start_node("n1", "").await, BaoServer::start_node("n2", "").await];
+        let harness = Harness::new();
+        for (index, node) in nodes.iter().enumerate() {
+            harness.cluster.add_pod("vault", &format!("vault-{index}"), json!({"app": "openbao"}), node.port);
+        }
+        harness.apply(init_step(pod_target("vault", Some("vault-0"), None))).await.unwrap();
+        let unseal = || {
+            StepKind::VaultUnseal(VaultUnsealStep {
+                raft_join: Some(RaftJoin { leader_api_addr: nodes[0].url(), leader_ca_cert: None }),
+                ..match unseal_step(pod_target("vault", None, Some("app=openbao"))) {
+                    StepKind::VaultUnseal(spec) => spec,
+                    _ => unreachable!(),
+                }
+            })
+        };
+        let first = harness.apply(unseal()).await.unwrap();
+        assert!(matches!(&first, Applied::Changed(m) if m.contains("vault-2 (joined)")), "{first:?}");
+        for node in &nodes {
+            let (_, status) = node.get("sys/seal-status", "").await;
+            assert_eq!(status["sealed"], false, "node on port {} is unsealed", node.port);
+        }
+        nodes[0].wait_active().await;
+        let root = harness.custody().1.unwrap();
+        let (status, config) = nodes[0].get("sys/storage/raft/configuration", &root).await;
+        assert_eq!(status, 200, "{config}");
+        let servers = config["data"]["config"]["servers"].as_array().unwrap();
+        assert_eq!(servers.len(), 3, "{config}");
+
+        let second = harness.apply(unseal()).await.unwrap();
+        assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
+        assert!(matches!(harness.probe(unseal()).await.unwrap(), Probe::Done(_)));
+    }
 }
