@@ -300,3 +300,84 @@ mod tests {
         assert!(!fields_match(&desired, None));
     }
 }
+
+#[cfg(test)]
+mod tests_against_openbao {
+    use super::super::testing::{BaoServer, Harness, TEST_CA, from_yaml, initialised, url_target, writes};
+    use crate::phase::model::{StepKind, VaultConfigStep};
+    use crate::steps::{Applied, Probe};
+
+    fn config_step(server: &BaoServer, policy: &str, mount_type: &str) -> StepKind {
+        let ca = TEST_CA.replace('\n', "\\n");
+        let mut spec: VaultConfigStep = from_yaml(&format!(
+            r#"
+vault: {{ url: "{url}" }}
+mounts:
+  secret: {{ type: {mount_type}, options: {{ version: "2" }}, description: key/value store }}
+auth:
+  kubernetes:
+    type: kubernetes
+    config:
+      kubernetes_host: https://127.0.0.1:6443
+      kubernetes_ca_cert: "{ca}"
+      disable_local_ca_jwt: true
+    roles:
+      external-secrets:
+        bound_service_account_names: [external-secrets]
+        bound_service_account_namespaces: external-secrets
+        token_policies: [eso-read]
+        ttl: 1h
+policies:
+  eso-read: |
+    path "secret/data/*" {{ capabilities = ["{policy}"] }}
+"#,
+            url = server.url()
+        ));
+        spec.vault = url_target(server);
+        StepKind::VaultConfig(spec)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn config_converges_then_makes_no_write_and_rewrites_only_what_changed() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        let root = initialised(&harness, &server).await;
+
+        let first = harness.apply(config_step(&server, "read", "kv")).await.unwrap();
+        assert!(matches!(first, Applied::Changed(_)), "{first:?}");
+        let (_, mounts) = server.get("sys/mounts", &root).await;
+        assert_eq!(mounts["data"]["secret/"]["type"], "kv");
+        assert_eq!(mounts["data"]["secret/"]["options"]["version"], "2");
+        let (status, role) = server.get("auth/kubernetes/role/external-secrets", &root).await;
+        assert_eq!(status, 200);
+        assert_eq!(role["data"]["token_policies"], serde_json::json!(["eso-read"]));
+        assert_eq!(role["data"]["token_ttl"], 3600);
+
+        let before = writes(server.port);
+        let second = harness.apply(config_step(&server, "read", "kv")).await.unwrap();
+        assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
+        assert_eq!(writes(server.port), before, "a converged OpenBao gets no write");
+        assert!(matches!(harness.probe(config_step(&server, "read", "kv")).await.unwrap(), Probe::Done(_)));
+
+        assert!(matches!(harness.probe(config_step(&server, "list", "kv")).await.unwrap(), Probe::NeedsWork(_)));
+        let changed = harness.apply(config_step(&server, "list", "kv")).await.unwrap();
+        assert!(matches!(&changed, Applied::Changed(m) if m == "policy eso-read"), "{changed:?}");
+        let new_writes: Vec<_> = writes(server.port).into_iter().skip(before.len()).collect();
+        assert_eq!(new_writes, vec![("PUT".to_string(), "sys/policies/acl/eso-read".to_string())]);
+        let (_, policy) = server.get("sys/policies/acl/eso-read", &root).await;
+        assert!(policy["data"]["policy"].as_str().unwrap().contains("\"list\""));
+        harness.assert_no_leak(&[root]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_mount_of_another_type_is_an_error_and_nothing_is_written() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        initialised(&harness, &server).await;
+        harness.apply(config_step(&server, "read", "kv")).await.unwrap();
+        let before = writes(server.port);
+        let error = harness.apply(config_step(&server, "read", "pki")).await.unwrap_err().to_string();
+        assert!(error.contains("mount secret/ is a `kv` engine") && error.contains("`pki`"), "{error}");
+        assert_eq!(writes(server.port), before);
+    }
+}
