@@ -55,28 +55,42 @@ impl VaultClient {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60));
         if let Some(pem) = ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| StepError::Failed(format!("OpenBao {label}: the CA is not PEM: {e}")))?
-            {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                StepError::Failed(format!("OpenBao {label}: the CA is not PEM: {e}"))
+            })? {
                 builder = builder.add_root_certificate(cert);
             }
         }
         if let Some((host, addr)) = resolve {
             builder = builder.resolve(host, addr);
         }
-        let http = builder.build().map_err(|e| StepError::Failed(format!("OpenBao {label}: cannot build an HTTP client: {e}")))?;
-        Ok(VaultClient { http, base: base.trim_end_matches('/').to_string(), token: None, label: label.to_string(), redactor })
+        let http = builder.build().map_err(|e| {
+            StepError::Failed(format!("OpenBao {label}: cannot build an HTTP client: {e}"))
+        })?;
+        Ok(VaultClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token: None,
+            label: label.to_string(),
+            redactor,
+        })
     }
 
     /// The same client, sending this token.
     pub fn with_token(&self, token: &str) -> VaultClient {
         self.redactor.register(token);
-        VaultClient { token: Some(token.to_string()), ..self.clone() }
+        VaultClient {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
     }
 
     /// The same client, without a token.
     pub fn without_token(&self) -> VaultClient {
-        VaultClient { token: None, ..self.clone() }
+        VaultClient {
+            token: None,
+            ..self.clone()
+        }
     }
 
     pub fn has_token(&self) -> bool {
@@ -98,7 +112,12 @@ impl VaultClient {
 
     /// Sends a request to `/v1/<path>` and returns whatever status came back. Only transport
     /// failures are errors here.
-    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<VaultResponse, StepError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<VaultResponse, StepError> {
         #[cfg(test)]
         super::testing::record(&self.base, method.as_str(), path);
         let url = format!("{}/v1/{}", self.base, path.trim_start_matches('/'));
@@ -111,13 +130,24 @@ impl VaultClient {
         }
         let response = request.send().await.map_err(|e| {
             // reqwest's message holds the URL, which holds no secret: paths are never secret.
-            StepError::Transient(self.redactor.redact(&format!("OpenBao {}: {method} /v1/{path}: {}", self.label, error_chain(&e))))
+            StepError::Transient(self.redactor.redact(&format!(
+                "OpenBao {}: {method} /v1/{path}: {}",
+                self.label,
+                error_chain(&e)
+            )))
         })?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| {
-            StepError::Transient(self.redactor.redact(&format!("OpenBao {}: {method} /v1/{path}: reading the answer: {e}", self.label)))
+            StepError::Transient(self.redactor.redact(&format!(
+                "OpenBao {}: {method} /v1/{path}: reading the answer: {e}",
+                self.label
+            )))
         })?;
-        let body = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok(VaultResponse { status, body })
     }
 
@@ -132,9 +162,18 @@ impl VaultClient {
     }
 
     /// A write (PUT, POST, DELETE): the body on 2xx, an error otherwise.
-    pub async fn write(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, StepError> {
+    pub async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, StepError> {
         let response = self.request(method.clone(), path, body).await?;
-        if response.is_success() { Ok(response.body) } else { Err(self.unexpected(&method, path, &response)) }
+        if response.is_success() {
+            Ok(response.body)
+        } else {
+            Err(self.unexpected(&method, path, &response))
+        }
     }
 
     /// The error for an answer the caller did not expect: 5xx and 429 are transient.
@@ -146,14 +185,22 @@ impl VaultClient {
             response.status,
             truncate(&detail, BODY_LIMIT)
         ));
-        if response.status >= 500 || response.status == 429 { StepError::Transient(message) } else { StepError::Failed(message) }
+        if response.status >= 500 || response.status == 429 {
+            StepError::Transient(message)
+        } else {
+            StepError::Failed(message)
+        }
     }
 }
 
 /// Vault's `{"errors": [...]}`, or the body itself.
 pub fn error_text(body: &Value) -> String {
     match body.get("errors").and_then(Value::as_array) {
-        Some(errors) if !errors.is_empty() => errors.iter().map(|e| e.as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join("; "),
+        Some(errors) if !errors.is_empty() => errors
+            .iter()
+            .map(|e| e.as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
         Some(_) => "(no error message)".into(),
         None => match body {
             Value::Null => "(empty body)".into(),
@@ -164,7 +211,11 @@ pub fn error_text(body: &Value) -> String {
 }
 
 fn truncate(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit { text.to_string() } else { format!("{}…", text.chars().take(limit).collect::<String>()) }
+    if text.chars().count() <= limit {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(limit).collect::<String>())
+    }
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

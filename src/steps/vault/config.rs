@@ -29,16 +29,26 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &VaultConfigStep) -> Result<Prob
     let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
     // A probe must not make a root token: without a usable token it cannot tell.
     let stored = custody.read().await?;
-    let root = stored.as_ref().and_then(|k| k.root_token.clone().filter(|_| !k.root_token_revoked));
+    let root = stored
+        .as_ref()
+        .and_then(|k| k.root_token.clone().filter(|_| !k.root_token_revoked));
     let client = match (&spec.token, root) {
         (None, Some(root)) => endpoint.client.with_token(&root),
-        _ => return Ok(Probe::Unknown("no stored root token to read the configuration with".into())),
+        _ => {
+            return Ok(Probe::Unknown(
+                "no stored root token to read the configuration with".into(),
+            ));
+        }
     };
     if !token::token_works(&client).await? {
         return Ok(Probe::Unknown("the stored root token is not valid".into()));
     }
     let changes = plan(&client, &desired).await?;
-    Ok(if changes.is_empty() { Probe::Done("configuration matches".into()) } else { Probe::NeedsWork(summary(&changes)) })
+    Ok(if changes.is_empty() {
+        Probe::Done("configuration matches".into())
+    } else {
+        Probe::NeedsWork(summary(&changes))
+    })
 }
 
 pub async fn apply(ctx: &StepContext<'_>, spec: &VaultConfigStep) -> Result<Applied, StepError> {
@@ -50,11 +60,19 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultConfigStep) -> Result<Appl
     let released = lease.release().await;
     let changes = result?;
     released?;
-    Ok(if changes.is_empty() { Applied::Unchanged("configuration matches".into()) } else { Applied::Changed(summary(&changes)) })
+    Ok(if changes.is_empty() {
+        Applied::Unchanged("configuration matches".into())
+    } else {
+        Applied::Changed(summary(&changes))
+    })
 }
 
 fn summary(changes: &[Change]) -> String {
-    changes.iter().map(|c| c.what.clone()).collect::<Vec<_>>().join(", ")
+    changes
+        .iter()
+        .map(|c| c.what.clone())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn render(ctx: &StepContext<'_>, spec: &VaultConfigStep) -> Result<Desired, StepError> {
@@ -65,26 +83,45 @@ fn render(ctx: &StepContext<'_>, spec: &VaultConfigStep) -> Result<Desired, Step
         let mut mount = mount.clone();
         mount.engine = t(&mount.engine)?;
         mount.description = mount.description.as_deref().map(t).transpose()?;
-        mount.options = mount.options.iter().map(|(k, v)| Ok((k.clone(), t(v)?))).collect::<Result<_, StepError>>()?;
+        mount.options = mount
+            .options
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), t(v)?)))
+            .collect::<Result<_, StepError>>()?;
         mounts.insert(clean(path), mount);
     }
     let mut auth = BTreeMap::new();
     for (path, method) in &spec.auth {
         let mut method = method.clone();
         method.description = method.description.as_deref().map(t).transpose()?;
-        method.config = method.config.iter().map(|(k, v)| Ok((k.clone(), ctx.templates.render_json(v, &locals)?))).collect::<Result<_, StepError>>()?;
+        method.config = method
+            .config
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), ctx.templates.render_json(v, &locals)?)))
+            .collect::<Result<_, StepError>>()?;
         method.roles = method
             .roles
             .iter()
             .map(|(name, fields)| {
-                let fields = fields.iter().map(|(k, v)| Ok((k.clone(), ctx.templates.render_json(v, &locals)?))).collect::<Result<_, StepError>>()?;
+                let fields = fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), ctx.templates.render_json(v, &locals)?)))
+                    .collect::<Result<_, StepError>>()?;
                 Ok((name.clone(), fields))
             })
             .collect::<Result<_, StepError>>()?;
         auth.insert(clean(path), method);
     }
-    let policies = spec.policies.iter().map(|(name, text)| Ok((name.clone(), t(text)?))).collect::<Result<_, StepError>>()?;
-    Ok(Desired { mounts, auth, policies })
+    let policies = spec
+        .policies
+        .iter()
+        .map(|(name, text)| Ok((name.clone(), t(text)?)))
+        .collect::<Result<_, StepError>>()?;
+    Ok(Desired {
+        mounts,
+        auth,
+        policies,
+    })
 }
 
 fn clean(path: &str) -> String {
@@ -99,11 +136,17 @@ struct Change {
     body: Value,
 }
 
-async fn converge(ctx: &StepContext<'_>, client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, StepError> {
+async fn converge(
+    ctx: &StepContext<'_>,
+    client: &VaultClient,
+    desired: &Desired,
+) -> Result<Vec<Change>, StepError> {
     let changes = plan(client, desired).await?;
     for change in &changes {
         (ctx.progress)(change.what.clone());
-        client.write(change.method.clone(), &change.path, Some(&change.body)).await?;
+        client
+            .write(change.method.clone(), &change.path, Some(&change.body))
+            .await?;
     }
     Ok(changes)
 }
@@ -117,9 +160,17 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
     for (name, text) in &desired.policies {
         let path = format!("sys/policies/acl/{name}");
         let current = client.read(&path).await?;
-        let current_text = current.as_ref().and_then(|b| b["data"]["policy"].as_str()).unwrap_or_default();
+        let current_text = current
+            .as_ref()
+            .and_then(|b| b["data"]["policy"].as_str())
+            .unwrap_or_default();
         if current.is_none() || current_text.trim_end() != text.trim_end() {
-            changes.push(Change { what: format!("policy {name}"), method: Method::PUT, path, body: json!({"policy": text}) });
+            changes.push(Change {
+                what: format!("policy {name}"),
+                method: Method::PUT,
+                path,
+                body: json!({"policy": text}),
+            });
         }
     }
 
@@ -133,7 +184,12 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
                 if let Some(d) = &mount.description {
                     body["description"] = json!(d);
                 }
-                changes.push(Change { what: format!("enable {engine} at {path}/"), method: Method::POST, path: format!("sys/mounts/{path}"), body });
+                changes.push(Change {
+                    what: format!("enable {engine} at {path}/"),
+                    method: Method::POST,
+                    path: format!("sys/mounts/{path}"),
+                    body,
+                });
             }
             Some(current) => {
                 let current_type = current["type"].as_str().unwrap_or_default();
@@ -143,7 +199,9 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
                     )));
                 }
                 let current_version = current["options"]["version"].as_str().unwrap_or("1");
-                if engine == "kv" && options.get("version").map(String::as_str).unwrap_or("1") != current_version {
+                if engine == "kv"
+                    && options.get("version").map(String::as_str).unwrap_or("1") != current_version
+                {
                     return Err(StepError::Failed(format!(
                         "OpenBao {label}: mount {path}/ is kv version {current_version}, the phase asks for version {}; upgrade it by hand (`bao kv enable-versioning {path}`) or change the phase",
                         options.get("version").map(String::as_str).unwrap_or("1")
@@ -157,13 +215,21 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
                 }
                 let differing: BTreeMap<&String, &String> = options
                     .iter()
-                    .filter(|(k, v)| k.as_str() != "version" && current["options"][k.as_str()].as_str() != Some(v.as_str()))
+                    .filter(|(k, v)| {
+                        k.as_str() != "version"
+                            && current["options"][k.as_str()].as_str() != Some(v.as_str())
+                    })
                     .collect();
                 if !differing.is_empty() {
                     tune.insert("options".into(), json!(differing));
                 }
                 if !tune.is_empty() {
-                    changes.push(Change { what: format!("tune {path}/"), method: Method::POST, path: format!("sys/mounts/{path}/tune"), body: Value::Object(tune) });
+                    changes.push(Change {
+                        what: format!("tune {path}/"),
+                        method: Method::POST,
+                        path: format!("sys/mounts/{path}/tune"),
+                        body: Value::Object(tune),
+                    });
                 }
             }
         }
@@ -178,7 +244,12 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
                 if let Some(d) = &method.description {
                     body["description"] = json!(d);
                 }
-                changes.push(Change { what: format!("enable auth {} at {path}/", method.method), method: Method::POST, path: format!("sys/auth/{path}"), body });
+                changes.push(Change {
+                    what: format!("enable auth {} at {path}/", method.method),
+                    method: Method::POST,
+                    path: format!("sys/auth/{path}"),
+                    body,
+                });
                 false
             }
             Some(current) => {
@@ -192,23 +263,46 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
                 if let Some(d) = &method.description
                     && current["description"].as_str() != Some(d.as_str())
                 {
-                    changes.push(Change { what: format!("tune auth {path}/"), method: Method::POST, path: format!("sys/auth/{path}/tune"), body: json!({"description": d}) });
+                    changes.push(Change {
+                        what: format!("tune auth {path}/"),
+                        method: Method::POST,
+                        path: format!("sys/auth/{path}/tune"),
+                        body: json!({"description": d}),
+                    });
                 }
                 true
             }
         };
         if !method.config.is_empty() {
             let config_path = format!("auth/{path}/config");
-            let current = if exists { client.read(&config_path).await? } else { None };
+            let current = if exists {
+                client.read(&config_path).await?
+            } else {
+                None
+            };
             if !fields_match(&method.config, current.as_ref().map(|b| &b["data"])) {
-                changes.push(Change { what: format!("auth {path}/ config"), method: Method::POST, path: config_path, body: json!(method.config) });
+                changes.push(Change {
+                    what: format!("auth {path}/ config"),
+                    method: Method::POST,
+                    path: config_path,
+                    body: json!(method.config),
+                });
             }
         }
         for (role, fields) in &method.roles {
             let role_path = format!("auth/{path}/role/{role}");
-            let current = if exists { client.read(&role_path).await? } else { None };
+            let current = if exists {
+                client.read(&role_path).await?
+            } else {
+                None
+            };
             if !fields_match(fields, current.as_ref().map(|b| &b["data"])) {
-                changes.push(Change { what: format!("auth {path}/ role {role}"), method: Method::POST, path: role_path, body: json!(fields) });
+                changes.push(Change {
+                    what: format!("auth {path}/ role {role}"),
+                    method: Method::POST,
+                    path: role_path,
+                    body: json!(fields),
+                });
             }
         }
     }
@@ -217,11 +311,18 @@ async fn plan(client: &VaultClient, desired: &Desired) -> Result<Vec<Change>, St
 
 /// `sys/mounts` and `sys/auth` answer with the table at the top level and under `data`.
 fn table(body: &Value) -> Map<String, Value> {
-    body.get("data").and_then(Value::as_object).or_else(|| body.as_object()).cloned().unwrap_or_default()
+    body.get("data")
+        .and_then(Value::as_object)
+        .or_else(|| body.as_object())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// `kv-v2` is `kv` with `version: "2"`, as Vault stores it.
-fn normalise_engine(engine: &str, options: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
+fn normalise_engine(
+    engine: &str,
+    options: &BTreeMap<String, String>,
+) -> (String, BTreeMap<String, String>) {
     let mut options = options.clone();
     match engine {
         "kv-v2" => {
@@ -253,18 +354,28 @@ fn same(want: &Value, have: &Value) -> bool {
     }
     match (want, have) {
         (Value::String(w), Value::Number(h)) => {
-            duration_seconds(w).is_some_and(|s| h.as_u64() == Some(s)) || w.parse::<f64>().ok() == h.as_f64()
+            duration_seconds(w).is_some_and(|s| h.as_u64() == Some(s))
+                || w.parse::<f64>().ok() == h.as_f64()
         }
         (Value::Number(w), Value::String(h)) => h.parse::<f64>().ok() == w.as_f64(),
         (Value::Bool(w), Value::String(h)) => h == &w.to_string(),
         (Value::String(w), Value::Bool(h)) => w == &h.to_string(),
         (Value::String(w), Value::Array(h)) => {
-            let items: Vec<Value> = w.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| json!(s)).collect();
+            let items: Vec<Value> = w
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s))
+                .collect();
             items.len() == h.len() && items.iter().zip(h).all(|(a, b)| same(a, b))
         }
-        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(a, b)| same(a, b)),
+        (Value::Array(w), Value::Array(h)) => {
+            w.len() == h.len() && w.iter().zip(h).all(|(a, b)| same(a, b))
+        }
         (Value::String(w), Value::String(h)) => w.trim_end() == h.trim_end(),
-        (Value::Array(w), Value::Null) | (Value::Array(w), Value::String(_)) if w.is_empty() => have.as_str().is_none_or(str::is_empty),
+        (Value::Array(w), Value::Null) | (Value::Array(w), Value::String(_)) if w.is_empty() => {
+            have.as_str().is_none_or(str::is_empty)
+        }
         _ => false,
     }
 }
@@ -274,7 +385,10 @@ fn duration_seconds(text: &str) -> Option<u64> {
     if let Ok(n) = text.parse::<u64>() {
         return Some(n);
     }
-    crate::phase::model::parse_duration(text).ok().filter(|d| d.subsec_nanos() == 0).map(|d| d.as_secs())
+    crate::phase::model::parse_duration(text)
+        .ok()
+        .filter(|d| d.subsec_nanos() == 0)
+        .map(|d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -295,7 +409,10 @@ mod tests {
     #[test]
     fn write_only_fields_count_as_set_when_vault_says_so() {
         let desired = BTreeMap::from([("token_reviewer_jwt".to_string(), json!("x"))]);
-        assert!(fields_match(&desired, Some(&json!({"token_reviewer_jwt_set": true}))));
+        assert!(fields_match(
+            &desired,
+            Some(&json!({"token_reviewer_jwt_set": true}))
+        ));
         assert!(!fields_match(&desired, Some(&json!({}))));
         assert!(!fields_match(&desired, None));
     }
@@ -303,7 +420,9 @@ mod tests {
 
 #[cfg(test)]
 mod tests_against_openbao {
-    use super::super::testing::{BaoServer, Harness, TEST_CA, from_yaml, initialised, url_target, writes};
+    use super::super::testing::{
+        BaoServer, Harness, TEST_CA, from_yaml, initialised, url_target, writes,
+    };
     use crate::phase::model::{StepKind, VaultConfigStep};
     use crate::steps::{Applied, Probe};
 
@@ -343,29 +462,70 @@ policies:
         let harness = Harness::new();
         let root = initialised(&harness, &server).await;
 
-        let first = harness.apply(config_step(&server, "read", "kv")).await.unwrap();
+        let first = harness
+            .apply(config_step(&server, "read", "kv"))
+            .await
+            .unwrap();
         assert!(matches!(first, Applied::Changed(_)), "{first:?}");
         let (_, mounts) = server.get("sys/mounts", &root).await;
         assert_eq!(mounts["data"]["secret/"]["type"], "kv");
         assert_eq!(mounts["data"]["secret/"]["options"]["version"], "2");
-        let (status, role) = server.get("auth/kubernetes/role/external-secrets", &root).await;
+        let (status, role) = server
+            .get("auth/kubernetes/role/external-secrets", &root)
+            .await;
         assert_eq!(status, 200);
-        assert_eq!(role["data"]["token_policies"], serde_json::json!(["eso-read"]));
+        assert_eq!(
+            role["data"]["token_policies"],
+            serde_json::json!(["eso-read"])
+        );
         assert_eq!(role["data"]["token_ttl"], 3600);
 
         let before = writes(server.port);
-        let second = harness.apply(config_step(&server, "read", "kv")).await.unwrap();
+        let second = harness
+            .apply(config_step(&server, "read", "kv"))
+            .await
+            .unwrap();
         assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
-        assert_eq!(writes(server.port), before, "a converged OpenBao gets no write");
-        assert!(matches!(harness.probe(config_step(&server, "read", "kv")).await.unwrap(), Probe::Done(_)));
+        assert_eq!(
+            writes(server.port),
+            before,
+            "a converged OpenBao gets no write"
+        );
+        assert!(matches!(
+            harness
+                .probe(config_step(&server, "read", "kv"))
+                .await
+                .unwrap(),
+            Probe::Done(_)
+        ));
 
-        assert!(matches!(harness.probe(config_step(&server, "list", "kv")).await.unwrap(), Probe::NeedsWork(_)));
-        let changed = harness.apply(config_step(&server, "list", "kv")).await.unwrap();
-        assert!(matches!(&changed, Applied::Changed(m) if m == "policy eso-read"), "{changed:?}");
+        assert!(matches!(
+            harness
+                .probe(config_step(&server, "list", "kv"))
+                .await
+                .unwrap(),
+            Probe::NeedsWork(_)
+        ));
+        let changed = harness
+            .apply(config_step(&server, "list", "kv"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&changed, Applied::Changed(m) if m == "policy eso-read"),
+            "{changed:?}"
+        );
         let new_writes: Vec<_> = writes(server.port).into_iter().skip(before.len()).collect();
-        assert_eq!(new_writes, vec![("PUT".to_string(), "sys/policies/acl/eso-read".to_string())]);
+        assert_eq!(
+            new_writes,
+            vec![("PUT".to_string(), "sys/policies/acl/eso-read".to_string())]
+        );
         let (_, policy) = server.get("sys/policies/acl/eso-read", &root).await;
-        assert!(policy["data"]["policy"].as_str().unwrap().contains("\"list\""));
+        assert!(
+            policy["data"]["policy"]
+                .as_str()
+                .unwrap()
+                .contains("\"list\"")
+        );
         harness.assert_no_leak(&[root]);
     }
 
@@ -374,10 +534,20 @@ policies:
         let server = BaoServer::start().await;
         let harness = Harness::new();
         initialised(&harness, &server).await;
-        harness.apply(config_step(&server, "read", "kv")).await.unwrap();
+        harness
+            .apply(config_step(&server, "read", "kv"))
+            .await
+            .unwrap();
         let before = writes(server.port);
-        let error = harness.apply(config_step(&server, "read", "pki")).await.unwrap_err().to_string();
-        assert!(error.contains("mount secret/ is a `kv` engine") && error.contains("`pki`"), "{error}");
+        let error = harness
+            .apply(config_step(&server, "read", "pki"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("mount secret/ is a `kv` engine") && error.contains("`pki`"),
+            "{error}"
+        );
         assert_eq!(writes(server.port), before);
     }
 }

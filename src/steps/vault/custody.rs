@@ -45,7 +45,12 @@ pub struct StoredKeys {
 
 impl std::fmt::Debug for StoredKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StoredKeys({} shares, root token {})", self.unseal_keys_b64.len(), self.root_token.is_some())
+        write!(
+            f,
+            "StoredKeys({} shares, root token {})",
+            self.unseal_keys_b64.len(),
+            self.root_token.is_some()
+        )
     }
 }
 
@@ -57,14 +62,18 @@ impl StoredKeys {
                 redactor.register(&hex::encode(raw));
             }
         }
-        for token in [&self.root_token, &self.root_token_pgp].into_iter().flatten() {
+        for token in [&self.root_token, &self.root_token_pgp]
+            .into_iter()
+            .flatten()
+        {
             redactor.register(token);
         }
     }
 
     /// Keys bringup can unseal with (plain shares).
     pub fn usable_keys(&self) -> Option<&[String]> {
-        (!self.unseal_keys_pgp && !self.unseal_keys_b64.is_empty()).then_some(self.unseal_keys_b64.as_slice())
+        (!self.unseal_keys_pgp && !self.unseal_keys_b64.is_empty())
+            .then_some(self.unseal_keys_b64.as_slice())
     }
 }
 
@@ -77,11 +86,20 @@ pub struct Custody {
 }
 
 impl Custody {
-    pub fn new(spec: &VaultCustody, cluster: Arc<dyn Cluster>, redactor: Redactor) -> Result<Self, StepError> {
+    pub fn new(
+        spec: &VaultCustody,
+        cluster: Arc<dyn Cluster>,
+        redactor: Redactor,
+    ) -> Result<Self, StepError> {
         if spec.secret.is_none() && spec.file.is_none() {
             return Err(StepError::Failed("`custody` names neither a `secret` nor a `file`: the keys would have nowhere to go".into()));
         }
-        Ok(Custody { secret: spec.secret.clone(), file: spec.file.clone(), cluster, redactor })
+        Ok(Custody {
+            secret: spec.secret.clone(),
+            file: spec.file.clone(),
+            cluster,
+            redactor,
+        })
     }
 
     /// Where the keys are, for messages.
@@ -106,18 +124,33 @@ impl Custody {
 
     /// The keys in the Secret; `None` when it is missing or holds no share.
     pub async fn read_secret(&self) -> Result<Option<StoredKeys>, StepError> {
-        let Some(name) = &self.secret else { return Ok(None) };
-        let Some(secret) = self.cluster.get(&TypeRef::secret(), Some(&name.namespace), &name.name).await? else {
+        let Some(name) = &self.secret else {
+            return Ok(None);
+        };
+        let Some(secret) = self
+            .cluster
+            .get(&TypeRef::secret(), Some(&name.namespace), &name.name)
+            .await?
+        else {
             return Ok(None);
         };
         let data = secret["data"].as_object().cloned().unwrap_or_default();
         let decode = |key: &str| -> Result<Option<String>, StepError> {
-            let Some(encoded) = data.get(key).and_then(Value::as_str) else { return Ok(None) };
+            let Some(encoded) = data.get(key).and_then(Value::as_str) else {
+                return Ok(None);
+            };
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
-                .map_err(|_| StepError::Failed(format!("Secret {name} key {key} is not base64; fix or restore it by hand")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| StepError::Failed(format!("Secret {name} key {key} is not text; fix or restore it by hand")))?;
+                .map_err(|_| {
+                    StepError::Failed(format!(
+                        "Secret {name} key {key} is not base64; fix or restore it by hand"
+                    ))
+                })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                StepError::Failed(format!(
+                    "Secret {name} key {key} is not text; fix or restore it by hand"
+                ))
+            })?;
             self.redactor.register(&text);
             Ok(Some(text))
         };
@@ -141,11 +174,18 @@ impl Custody {
 
     /// The keys in the file; `None` when no file is configured or it does not exist.
     pub fn read_file(&self) -> Result<Option<StoredKeys>, StepError> {
-        let Some(path) = &self.file else { return Ok(None) };
+        let Some(path) = &self.file else {
+            return Ok(None);
+        };
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StepError::Failed(format!("reading the key file {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(StepError::Failed(format!(
+                    "reading the key file {}: {e}",
+                    path.display()
+                )));
+            }
         };
         let keys: StoredKeys = serde_json::from_str(&text).map_err(|e| {
             // serde's message can quote input: name only the line and column.
@@ -163,7 +203,9 @@ impl Custody {
     /// Before `sys/init`: prove the Secret can be written (namespace exists, RBAC allows it) by
     /// creating it empty, so the write after init is a patch that is very unlikely to fail.
     pub async fn reserve_secret(&self) -> Result<(), StepError> {
-        let Some(name) = &self.secret else { return Ok(()) };
+        let Some(name) = &self.secret else {
+            return Ok(());
+        };
         let secret = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {
@@ -183,16 +225,22 @@ impl Custody {
     /// Writes a new key file: created exclusively with mode 0600, then fsynced with its
     /// directory, so the keys survive a crash the moment this returns. Never overwrites.
     pub fn write_file(&self, keys: &StoredKeys) -> Result<(), StepError> {
-        let Some(path) = &self.file else { return Ok(()) };
-        write_new_private_file(path, keys).map_err(|e| StepError::Failed(format!("writing the key file {}: {e}", path.display())))
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        write_new_private_file(path, keys)
+            .map_err(|e| StepError::Failed(format!("writing the key file {}: {e}", path.display())))
     }
 
     /// Writes the keys into the (reserved) Secret, with retries: this is the write that must
     /// not be lost.
     pub async fn write_secret(&self, keys: &StoredKeys) -> Result<(), StepError> {
-        let Some(name) = &self.secret else { return Ok(()) };
+        let Some(name) = &self.secret else {
+            return Ok(());
+        };
         let mut data = serde_json::Map::new();
-        let encode = |text: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(text));
+        let encode =
+            |text: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(text));
         for (index, key) in keys.unseal_keys_b64.iter().enumerate() {
             data.insert(format!("{UNSEAL_KEY_PREFIX}{index}"), encode(key));
         }
@@ -211,14 +259,25 @@ impl Custody {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
             }
-            match self.cluster.merge_patch(&TypeRef::secret(), Some(&name.namespace), &name.name, &patch).await {
+            match self
+                .cluster
+                .merge_patch(
+                    &TypeRef::secret(),
+                    Some(&name.namespace),
+                    &name.name,
+                    &patch,
+                )
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(ClusterError::NotFound { .. }) => {
                     let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                         "metadata": {"name": name.name, "namespace": name.namespace,
                                      "labels": {"app.kubernetes.io/managed-by": "bringup"}},
                         "data": patch["data"].clone()});
-                    secret["metadata"].as_object_mut().map(|m| m.remove("annotations"));
+                    secret["metadata"]
+                        .as_object_mut()
+                        .map(|m| m.remove("annotations"));
                     match self.cluster.create(&secret).await {
                         Ok(_) => return Ok(()),
                         Err(e) => last = Some(e),
@@ -234,14 +293,28 @@ impl Custody {
     }
 
     /// Sets or clears the root token in the Secret (the file is never rewritten).
-    pub async fn set_root_token(&self, token: Option<&str>, revoked: bool) -> Result<(), StepError> {
-        let Some(name) = &self.secret else { return Ok(()) };
-        let encode = |text: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(text));
+    pub async fn set_root_token(
+        &self,
+        token: Option<&str>,
+        revoked: bool,
+    ) -> Result<(), StepError> {
+        let Some(name) = &self.secret else {
+            return Ok(());
+        };
+        let encode =
+            |text: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(text));
         let patch = json!({"data": {
             ROOT_TOKEN_KEY: token.map(encode).unwrap_or(Value::Null),
             ROOT_TOKEN_REVOKED_KEY: if revoked { encode("true") } else { Value::Null },
         }});
-        self.cluster.merge_patch(&TypeRef::secret(), Some(&name.namespace), &name.name, &patch).await?;
+        self.cluster
+            .merge_patch(
+                &TypeRef::secret(),
+                Some(&name.namespace),
+                &name.name,
+                &patch,
+            )
+            .await?;
         Ok(())
     }
 }
@@ -249,10 +322,17 @@ impl Custody {
 fn write_new_private_file(path: &Path, keys: &StoredKeys) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let text = serde_json::to_string_pretty(keys).map_err(std::io::Error::other)?;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }

@@ -28,11 +28,18 @@ impl Endpoint {
     }
 
     /// Every server of the target: the URL, the named pod, or every pod matching the selector.
-    pub async fn all(ctx: &StepContext<'_>, target: &VaultTarget) -> Result<Vec<Endpoint>, StepError> {
+    pub async fn all(
+        ctx: &StepContext<'_>,
+        target: &VaultTarget,
+    ) -> Result<Vec<Endpoint>, StepError> {
         Self::resolve(ctx, target, true).await
     }
 
-    async fn resolve(ctx: &StepContext<'_>, target: &VaultTarget, every: bool) -> Result<Vec<Endpoint>, StepError> {
+    async fn resolve(
+        ctx: &StepContext<'_>,
+        target: &VaultTarget,
+        every: bool,
+    ) -> Result<Vec<Endpoint>, StepError> {
         let id = ctx.full_id();
         match (&target.url, &target.pod) {
             (Some(url), None) => {
@@ -43,21 +50,33 @@ impl Endpoint {
                 let names = pod_names(ctx, pod, every).await?;
                 let mut endpoints = Vec::with_capacity(names.len());
                 for name in names {
-                    endpoints.push(pod_endpoint(ctx, &pod.namespace, &name, target.port, target.tls.as_ref()).await?);
+                    endpoints.push(
+                        pod_endpoint(ctx, &pod.namespace, &name, target.port, target.tls.as_ref())
+                            .await?,
+                    );
                 }
                 Ok(endpoints)
             }
-            _ => Err(StepError::Failed(format!("step {id}: `vault` needs exactly one of `url` and `pod`"))),
+            _ => Err(StepError::Failed(format!(
+                "step {id}: `vault` needs exactly one of `url` and `pod`"
+            ))),
         }
     }
 }
 
-async fn pod_names(ctx: &StepContext<'_>, pod: &PodSelector, every: bool) -> Result<Vec<String>, StepError> {
+async fn pod_names(
+    ctx: &StepContext<'_>,
+    pod: &PodSelector,
+    every: bool,
+) -> Result<Vec<String>, StepError> {
     let id = ctx.full_id();
     match (&pod.name, &pod.selector) {
         (Some(name), None) => Ok(vec![name.clone()]),
         (None, Some(selector)) => {
-            let pods = ctx.cluster.list(&TypeRef::pod(), Some(&pod.namespace), Some(selector)).await?;
+            let pods = ctx
+                .cluster
+                .list(&TypeRef::pod(), Some(&pod.namespace), Some(selector))
+                .await?;
             let mut names: Vec<(String, bool)> = pods
                 .iter()
                 .filter_map(|p| {
@@ -87,15 +106,27 @@ async fn pod_names(ctx: &StepContext<'_>, pod: &PodSelector, every: bool) -> Res
                 })
             }
         }
-        _ => Err(StepError::Failed(format!("step {id}: `vault.pod` needs exactly one of `name` and `selector`"))),
+        _ => Err(StepError::Failed(format!(
+            "step {id}: `vault.pod` needs exactly one of `name` and `selector`"
+        ))),
     }
 }
 
-async fn pod_endpoint(ctx: &StepContext<'_>, namespace: &str, pod: &str, port: u16, tls: Option<&Tls>) -> Result<Endpoint, StepError> {
+async fn pod_endpoint(
+    ctx: &StepContext<'_>,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+    tls: Option<&Tls>,
+) -> Result<Endpoint, StepError> {
     let forward = LocalForward::start(ctx.cluster.clone(), namespace, pod, port).await?;
     let name = format!("pod {namespace}/{pod}");
     let client = match tls {
-        None => VaultClient::new(&format!("http://{}", forward.addr), &name, ctx.redactor.clone())?,
+        None => VaultClient::new(
+            &format!("http://{}", forward.addr),
+            &name,
+            ctx.redactor.clone(),
+        )?,
         Some(tls) => {
             let server_name = tls.server_name.as_deref().ok_or_else(|| {
                 StepError::Failed(format!(
@@ -114,10 +145,19 @@ async fn pod_endpoint(ctx: &StepContext<'_>, namespace: &str, pod: &str, port: u
             )?
         }
     };
-    Ok(Endpoint { client, name, pod: Some(pod.to_string()), _forward: Some(forward) })
+    Ok(Endpoint {
+        client,
+        name,
+        pod: Some(pod.to_string()),
+        _forward: Some(forward),
+    })
 }
 
-async fn url_endpoint(ctx: &StepContext<'_>, url: &str, tls: Option<&Tls>) -> Result<Endpoint, StepError> {
+async fn url_endpoint(
+    ctx: &StepContext<'_>,
+    url: &str,
+    tls: Option<&Tls>,
+) -> Result<Endpoint, StepError> {
     let ca = read_ca(ctx, tls.and_then(|t| t.ca.as_ref())).await?;
     let server_name = match tls.and_then(|t| t.server_name.as_deref()) {
         Some(name) => Some(ctx.templates.render(name, &Locals::default())?),
@@ -127,44 +167,89 @@ async fn url_endpoint(ctx: &StepContext<'_>, url: &str, tls: Option<&Tls>) -> Re
         None => VaultClient::with_tls(url, url, ca.as_deref(), None, ctx.redactor.clone())?,
         Some(server_name) => {
             // Connect to the URL's address but check the certificate for `server_name`.
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|e| StepError::Failed(format!("step {}: `vault.url` {url} is not a URL: {e}", ctx.full_id())))?;
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                StepError::Failed(format!(
+                    "step {}: `vault.url` {url} is not a URL: {e}",
+                    ctx.full_id()
+                ))
+            })?;
             let host = parsed.host_str().unwrap_or_default().to_string();
             let port = parsed.port_or_known_default().unwrap_or(8200);
             let addr = tokio::net::lookup_host((host.as_str(), port))
                 .await
                 .ok()
                 .and_then(|mut a| a.next())
-                .ok_or_else(|| StepError::Transient(format!("step {}: cannot resolve {host}", ctx.full_id())))?;
+                .ok_or_else(|| {
+                    StepError::Transient(format!("step {}: cannot resolve {host}", ctx.full_id()))
+                })?;
             let mut base = parsed.clone();
-            base.set_host(Some(&server_name))
-                .map_err(|e| StepError::Failed(format!("step {}: server name {server_name}: {e}", ctx.full_id())))?;
-            VaultClient::with_tls(base.as_str(), url, ca.as_deref(), Some((&server_name, addr)), ctx.redactor.clone())?
+            base.set_host(Some(&server_name)).map_err(|e| {
+                StepError::Failed(format!(
+                    "step {}: server name {server_name}: {e}",
+                    ctx.full_id()
+                ))
+            })?;
+            VaultClient::with_tls(
+                base.as_str(),
+                url,
+                ca.as_deref(),
+                Some((&server_name, addr)),
+                ctx.redactor.clone(),
+            )?
         }
     };
-    Ok(Endpoint { client, name: url.to_string(), pod: None, _forward: None })
+    Ok(Endpoint {
+        client,
+        name: url.to_string(),
+        pod: None,
+        _forward: None,
+    })
 }
 
-async fn read_ca(ctx: &StepContext<'_>, ca: Option<&CaSource>) -> Result<Option<Vec<u8>>, StepError> {
+async fn read_ca(
+    ctx: &StepContext<'_>,
+    ca: Option<&CaSource>,
+) -> Result<Option<Vec<u8>>, StepError> {
     let id = ctx.full_id();
     Ok(match ca {
         None => None,
-        Some(CaSource::File(path)) => Some(
-            std::fs::read(path).map_err(|e| StepError::Failed(format!("step {id}: reading the CA file {}: {e}", path.display())))?,
-        ),
+        Some(CaSource::File(path)) => Some(std::fs::read(path).map_err(|e| {
+            StepError::Failed(format!(
+                "step {id}: reading the CA file {}: {e}",
+                path.display()
+            ))
+        })?),
         Some(CaSource::Secret(r)) => {
-            let secret = ctx.cluster.get(&TypeRef::secret(), Some(&r.secret.namespace), &r.secret.name).await?;
+            let secret = ctx
+                .cluster
+                .get(
+                    &TypeRef::secret(),
+                    Some(&r.secret.namespace),
+                    &r.secret.name,
+                )
+                .await?;
             let encoded = secret.as_ref().and_then(|s| s["data"][&r.key].as_str()).ok_or_else(|| {
                 StepError::Failed(format!("step {id}: the CA Secret key {r} does not exist; create it or fix `vault.tls.ca`"))
             })?;
             Some(
                 base64::engine::general_purpose::STANDARD
                     .decode(encoded)
-                    .map_err(|e| StepError::Failed(format!("step {id}: the CA Secret key {r} is not base64: {e}")))?,
+                    .map_err(|e| {
+                        StepError::Failed(format!(
+                            "step {id}: the CA Secret key {r} is not base64: {e}"
+                        ))
+                    })?,
             )
         }
         Some(CaSource::Configmap(r)) => {
-            let map = ctx.cluster.get(&TypeRef::config_map(), Some(&r.secret.namespace), &r.secret.name).await?;
+            let map = ctx
+                .cluster
+                .get(
+                    &TypeRef::config_map(),
+                    Some(&r.secret.namespace),
+                    &r.secret.name,
+                )
+                .await?;
             let text = map.as_ref().and_then(|m| m["data"][&r.key].as_str()).ok_or_else(|| {
                 StepError::Failed(format!("step {id}: the CA ConfigMap key {r} does not exist; create it or fix `vault.tls.ca`"))
             })?;

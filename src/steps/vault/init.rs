@@ -17,9 +17,17 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Probe,
     let initialized = initialized(&endpoint).await?;
     let stored = custody.read().await?.is_some();
     Ok(match (initialized, stored) {
-        (true, true) => Probe::Done(format!("OpenBao {} is initialised; its keys are in {}", endpoint.name, custody.describe())),
+        (true, true) => Probe::Done(format!(
+            "OpenBao {} is initialised; its keys are in {}",
+            endpoint.name,
+            custody.describe()
+        )),
         (false, false) => Probe::NeedsWork(format!("OpenBao {} is not initialised", endpoint.name)),
-        (true, false) => Probe::Unknown(format!("OpenBao {} is initialised but {} holds no keys", endpoint.name, custody.describe())),
+        (true, false) => Probe::Unknown(format!(
+            "OpenBao {} is initialised but {} holds no keys",
+            endpoint.name,
+            custody.describe()
+        )),
         (false, true) => Probe::Unknown(format!(
             "keys are stored in {} but OpenBao {} is not initialised (wiped storage?)",
             custody.describe(),
@@ -40,10 +48,16 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
 
     if initialized {
         if in_secret.is_some() || (custody.secret.is_none() && in_file.is_some()) {
-            return Ok(Applied::Unchanged(format!("OpenBao {name} is initialised; its keys are in {}", custody.describe())));
+            return Ok(Applied::Unchanged(format!(
+                "OpenBao {name} is initialised; its keys are in {}",
+                custody.describe()
+            )));
         }
         if let Some(keys) = in_file {
-            (ctx.progress)(format!("storing the keys from {} into the custody Secret", custody.describe()));
+            (ctx.progress)(format!(
+                "storing the keys from {} into the custody Secret",
+                custody.describe()
+            ));
             custody.write_secret(&keys).await?;
             return Ok(Applied::Changed(format!(
                 "OpenBao {name} was initialised by an interrupted run; its keys were recovered from the key file into {}",
@@ -56,7 +70,11 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
              if a `vault-init-*.json` file was left in the working directory, it holds them. Without the keys this OpenBao cannot be unsealed again: \
              re-initialising means wiping its storage and every secret in it",
             custody.describe(),
-            custody.secret.as_ref().map(|s| format!("Secret {s}")).unwrap_or_else(|| "the key file".into()),
+            custody
+                .secret
+                .as_ref()
+                .map(|s| format!("Secret {s}"))
+                .unwrap_or_else(|| "the key file".into()),
             custody::UNSEAL_KEY_PREFIX,
             custody::ROOT_TOKEN_KEY,
         )));
@@ -73,29 +91,46 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
     }
 
     custody.reserve_secret().await?;
-    (ctx.progress)(format!("initialising OpenBao {name} ({} shares, threshold {})", spec.secret_shares, spec.secret_threshold));
-    let mut request = json!({"secret_shares": spec.secret_shares, "secret_threshold": spec.secret_threshold});
+    (ctx.progress)(format!(
+        "initialising OpenBao {name} ({} shares, threshold {})",
+        spec.secret_shares, spec.secret_threshold
+    ));
+    let mut request =
+        json!({"secret_shares": spec.secret_shares, "secret_threshold": spec.secret_threshold});
     if !spec.pgp_keys.is_empty() {
         request["pgp_keys"] = json!(spec.pgp_keys);
     }
     if let Some(key) = &spec.root_token_pgp_key {
         request["root_token_pgp_key"] = json!(key);
     }
-    let answer = endpoint.client.write(Method::PUT, "sys/init", Some(&request)).await?;
+    let answer = endpoint
+        .client
+        .write(Method::PUT, "sys/init", Some(&request))
+        .await?;
     // From here until custody is written the keys exist only in this process: register them
     // first, then write the fsynced file, then the Secret.
     let keys = keys_from_answer(&answer, spec);
     for key in &keys.unseal_keys_b64 {
         ctx.redactor.register(key);
     }
-    for key in answer["keys"].as_array().into_iter().flatten().filter_map(|k| k.as_str()) {
+    for key in answer["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+    {
         ctx.redactor.register(key);
     }
-    for token in [&keys.root_token, &keys.root_token_pgp].into_iter().flatten() {
+    for token in [&keys.root_token, &keys.root_token_pgp]
+        .into_iter()
+        .flatten()
+    {
         ctx.redactor.register(token);
     }
     if keys.unseal_keys_b64.is_empty() {
-        return Err(StepError::Failed(format!("step {id}: OpenBao {name} answered sys/init without keys (auto-unseal seal?); nothing stored")));
+        return Err(StepError::Failed(format!(
+            "step {id}: OpenBao {name} answered sys/init without keys (auto-unseal seal?); nothing stored"
+        )));
     }
     let file_result = custody.write_file(&keys);
     let secret_result = custody.write_secret(&keys).await;
@@ -110,22 +145,38 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
             let mut safe = Vec::new();
             match file_result {
                 Err(e) => problems.push(e.to_string()),
-                Ok(()) if custody.file.is_some() => safe.push(custody.file.as_ref().unwrap().display().to_string()),
+                Ok(()) if custody.file.is_some() => {
+                    safe.push(custody.file.as_ref().unwrap().display().to_string())
+                }
                 Ok(()) => {}
             }
             match secret_result {
                 Err(e) => problems.push(e.to_string()),
-                Ok(()) if custody.secret.is_some() => safe.push(format!("Secret {}", custody.secret.as_ref().unwrap())),
+                Ok(()) if custody.secret.is_some() => {
+                    safe.push(format!("Secret {}", custody.secret.as_ref().unwrap()))
+                }
                 Ok(()) => {}
             }
             if safe.is_empty() {
                 match custody::emergency_file(&keys) {
-                    Ok(path) => safe.push(format!("the emergency file {} (0600; move it somewhere safe now)", path.display())),
-                    Err(e) => problems.push(format!("writing an emergency key file in the working directory: {e}")),
+                    Ok(path) => safe.push(format!(
+                        "the emergency file {} (0600; move it somewhere safe now)",
+                        path.display()
+                    )),
+                    Err(e) => problems.push(format!(
+                        "writing an emergency key file in the working directory: {e}"
+                    )),
                 }
             }
-            let kept = if safe.is_empty() { "THE KEYS ARE LOST: OpenBao must be wiped and initialised again".to_string() } else { format!("the keys are in {}", safe.join(" and ")) };
-            Err(StepError::Failed(format!("step {id}: OpenBao {name} was initialised but custody failed: {}; {kept}", problems.join("; "))))
+            let kept = if safe.is_empty() {
+                "THE KEYS ARE LOST: OpenBao must be wiped and initialised again".to_string()
+            } else {
+                format!("the keys are in {}", safe.join(" and "))
+            };
+            Err(StepError::Failed(format!(
+                "step {id}: OpenBao {name} was initialised but custody failed: {}; {kept}",
+                problems.join("; ")
+            )))
         }
     }
 }
@@ -138,20 +189,32 @@ fn check_spec(id: &str, spec: &VaultInitStep) -> Result<(), StepError> {
         )));
     }
     if !spec.pgp_keys.is_empty() && spec.pgp_keys.len() != usize::from(spec.secret_shares) {
-        return Err(StepError::Failed(format!("step {id}: pgp_keys needs one key per share ({})", spec.secret_shares)));
+        return Err(StepError::Failed(format!(
+            "step {id}: pgp_keys needs one key per share ({})",
+            spec.secret_shares
+        )));
     }
     Ok(())
 }
 
 async fn initialized(endpoint: &Endpoint) -> Result<bool, StepError> {
     let body = endpoint.client.read("sys/init").await?.unwrap_or_default();
-    body["initialized"]
-        .as_bool()
-        .ok_or_else(|| StepError::Failed(format!("OpenBao {}: sys/init answered without `initialized`", endpoint.name)))
+    body["initialized"].as_bool().ok_or_else(|| {
+        StepError::Failed(format!(
+            "OpenBao {}: sys/init answered without `initialized`",
+            endpoint.name
+        ))
+    })
 }
 
 fn keys_from_answer(answer: &serde_json::Value, spec: &VaultInitStep) -> StoredKeys {
-    let strings = |v: &serde_json::Value| v.as_array().into_iter().flatten().filter_map(|k| k.as_str().map(str::to_string)).collect::<Vec<_>>();
+    let strings = |v: &serde_json::Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
     let token = answer["root_token"].as_str().map(str::to_string);
     StoredKeys {
         unseal_keys_b64: strings(&answer["keys_base64"]),
@@ -188,14 +251,28 @@ mod tests {
 
         let second = harness.apply(init_step(url_target(&server))).await.unwrap();
         assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
-        let inits: Vec<_> = writes(server.port).into_iter().filter(|(_, p)| p == "sys/init").collect();
-        assert_eq!(inits.len(), 1, "sys/init written once: {:?}", requests(server.port));
-        assert!(matches!(harness.probe(init_step(url_target(&server))).await.unwrap(), Probe::Done(_)));
+        let inits: Vec<_> = writes(server.port)
+            .into_iter()
+            .filter(|(_, p)| p == "sys/init")
+            .collect();
+        assert_eq!(
+            inits.len(),
+            1,
+            "sys/init written once: {:?}",
+            requests(server.port)
+        );
+        assert!(matches!(
+            harness.probe(init_step(url_target(&server))).await.unwrap(),
+            Probe::Done(_)
+        ));
 
         let mut canaries = keys.clone();
         canaries.push(root.clone());
         harness.assert_no_leak(&canaries);
-        assert_eq!(harness.redactor.redact(&format!("{} {root}", keys[0])), "[redacted] [redacted]");
+        assert_eq!(
+            harness.redactor.redact(&format!("{} {root}", keys[0])),
+            "[redacted] [redacted]"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -203,19 +280,39 @@ mod tests {
         let mut server = BaoServer::start().await;
         let harness = Harness::new();
         harness.apply(init_step(url_target(&server))).await.unwrap();
-        let before = harness.fake().object(&TypeRef::secret(), Some("vault"), "vault-init").unwrap();
+        let before = harness
+            .fake()
+            .object(&TypeRef::secret(), Some("vault"), "vault-init")
+            .unwrap();
         server.wipe().await;
         let writes_before = writes(server.port).len();
 
-        let error = harness.apply(init_step(url_target(&server))).await.unwrap_err().to_string();
-        assert!(error.contains("Secret vault/vault-init") && error.contains("wiped"), "{error}");
+        let error = harness
+            .apply(init_step(url_target(&server)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("Secret vault/vault-init") && error.contains("wiped"),
+            "{error}"
+        );
         assert!(error.contains("Nothing was changed"), "{error}");
-        let after = harness.fake().object(&TypeRef::secret(), Some("vault"), "vault-init").unwrap();
+        let after = harness
+            .fake()
+            .object(&TypeRef::secret(), Some("vault"), "vault-init")
+            .unwrap();
         assert_eq!(before, after, "the keys Secret is untouched");
-        assert_eq!(writes(server.port).len(), writes_before, "no write to OpenBao");
+        assert_eq!(
+            writes(server.port).len(),
+            writes_before,
+            "no write to OpenBao"
+        );
         let (_, status) = server.get("sys/init", "").await;
         assert_eq!(status["initialized"], false);
-        assert!(matches!(harness.probe(init_step(url_target(&server))).await.unwrap(), Probe::Unknown(_)));
+        assert!(matches!(
+            harness.probe(init_step(url_target(&server))).await.unwrap(),
+            Probe::Unknown(_)
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -228,9 +325,19 @@ mod tests {
             .await
             .unwrap();
         let harness = Harness::new();
-        let error = harness.apply(init_step(url_target(&server))).await.unwrap_err().to_string();
-        assert!(error.contains("already initialised") && error.contains("holds no unseal keys"), "{error}");
-        assert!(error.contains("unseal_key_0"), "names the layout to restore: {error}");
+        let error = harness
+            .apply(init_step(url_target(&server)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("already initialised") && error.contains("holds no unseal keys"),
+            "{error}"
+        );
+        assert!(
+            error.contains("unseal_key_0"),
+            "names the layout to restore: {error}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -239,22 +346,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("keys.json");
         let harness = Harness::new();
-        let custody = VaultCustody { secret: Some("vault/vault-init".parse().unwrap()), file: Some(file.clone()) };
+        let custody = VaultCustody {
+            secret: Some("vault/vault-init".parse().unwrap()),
+            file: Some(file.clone()),
+        };
         let step = |custody: VaultCustody| {
-            let StepKind::VaultInit(mut spec) = init_step(url_target(&server)) else { unreachable!() };
+            let StepKind::VaultInit(mut spec) = init_step(url_target(&server)) else {
+                unreachable!()
+            };
             spec.custody = custody;
             StepKind::VaultInit(spec)
         };
         harness.apply(step(custody.clone())).await.unwrap();
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let (keys, _) = harness.custody();
 
         // The state a kill between the file write and the Secret write leaves behind.
-        harness.fake().insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        harness
+            .fake()
+            .insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "vault-init", "namespace": "vault"}}));
         let recovered = harness.apply(step(custody)).await.unwrap();
-        assert!(matches!(&recovered, Applied::Changed(m) if m.contains("recovered")), "{recovered:?}");
+        assert!(
+            matches!(&recovered, Applied::Changed(m) if m.contains("recovered")),
+            "{recovered:?}"
+        );
         assert_eq!(harness.custody().0, keys);
         harness.assert_no_leak(&keys);
     }

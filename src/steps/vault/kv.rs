@@ -24,16 +24,29 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &VaultKvStep) -> Result<Probe, S
     let endpoint = Endpoint::one(ctx, &spec.vault).await?;
     let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
     let stored = custody.read().await?;
-    let Some(root) = stored.and_then(|k| k.root_token.filter(|_| !k.root_token_revoked)).filter(|_| spec.token.is_none()) else {
-        return Ok(Probe::Unknown("no stored root token to read KV with".into()));
+    let Some(root) = stored
+        .and_then(|k| k.root_token.filter(|_| !k.root_token_revoked))
+        .filter(|_| spec.token.is_none())
+    else {
+        return Ok(Probe::Unknown(
+            "no stored root token to read KV with".into(),
+        ));
     };
     let client = endpoint.client.with_token(&root);
     let mut missing = Vec::new();
     for (path, keys) in &spec.paths {
         let (_, data) = read(&client, &spec.mount, path).await?;
-        missing.extend(keys.keys().filter(|k| !data.contains_key(*k)).map(|k| format!("{path}:{k}")));
+        missing.extend(
+            keys.keys()
+                .filter(|k| !data.contains_key(*k))
+                .map(|k| format!("{path}:{k}")),
+        );
     }
-    Ok(if missing.is_empty() { Probe::Done("every key present".into()) } else { Probe::NeedsWork(format!("missing {}", missing.join(", "))) })
+    Ok(if missing.is_empty() {
+        Probe::Done("every key present".into())
+    } else {
+        Probe::NeedsWork(format!("missing {}", missing.join(", ")))
+    })
 }
 
 pub async fn apply(ctx: &StepContext<'_>, spec: &VaultKvStep) -> Result<Applied, StepError> {
@@ -55,18 +68,31 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultKvStep) -> Result<Applied,
     let released = lease.release().await;
     result?;
     released?;
-    Ok(if written.is_empty() { Applied::Unchanged("every key present".into()) } else { Applied::Changed(format!("seeded {}", written.join("; "))) })
+    Ok(if written.is_empty() {
+        Applied::Unchanged("every key present".into())
+    } else {
+        Applied::Changed(format!("seeded {}", written.join("; ")))
+    })
 }
 
 /// `(version, data)` of the path's current version; `(0, {})` when it was never written. A
 /// deleted current version reads 404 but still carries its version number, which CAS needs.
-async fn read(client: &VaultClient, mount: &str, path: &str) -> Result<(u64, Map<String, Value>), StepError> {
+async fn read(
+    client: &VaultClient,
+    mount: &str,
+    path: &str,
+) -> Result<(u64, Map<String, Value>), StepError> {
     let api_path = format!("{mount}/data/{path}");
     let response = client.request(Method::GET, &api_path, None).await?;
     match response.status {
         200 | 404 => {
-            let version = response.body["data"]["metadata"]["version"].as_u64().unwrap_or(0);
-            let data = response.body["data"]["data"].as_object().cloned().unwrap_or_default();
+            let version = response.body["data"]["metadata"]["version"]
+                .as_u64()
+                .unwrap_or(0);
+            let data = response.body["data"]["data"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             for value in data.values() {
                 // Existing values are secrets too: a later error must not echo them.
                 if let Some(text) = value.as_str() {
@@ -79,7 +105,13 @@ async fn read(client: &VaultClient, mount: &str, path: &str) -> Result<(u64, Map
     }
 }
 
-async fn seed(ctx: &StepContext<'_>, client: &VaultClient, mount: &str, path: &str, keys: &BTreeMap<String, Generator>) -> Result<Vec<String>, StepError> {
+async fn seed(
+    ctx: &StepContext<'_>,
+    client: &VaultClient,
+    mount: &str,
+    path: &str,
+    keys: &BTreeMap<String, Generator>,
+) -> Result<Vec<String>, StepError> {
     let api_path = format!("{mount}/data/{path}");
     for _ in 0..CAS_ATTEMPTS {
         let (version, mut data) = read(client, mount, path).await?;
@@ -95,8 +127,17 @@ async fn seed(ctx: &StepContext<'_>, client: &VaultClient, mount: &str, path: &s
             ctx.redactor.register(&value);
             data.insert((*key).clone(), json!(value));
         }
-        (ctx.progress)(format!("writing {} missing key(s) at {mount}/{path}", missing.len()));
-        let response = client.request(Method::POST, &api_path, Some(&json!({"options": {"cas": version}, "data": data}))).await?;
+        (ctx.progress)(format!(
+            "writing {} missing key(s) at {mount}/{path}",
+            missing.len()
+        ));
+        let response = client
+            .request(
+                Method::POST,
+                &api_path,
+                Some(&json!({"options": {"cas": version}, "data": data})),
+            )
+            .await?;
         if response.is_success() {
             return Ok(missing.into_iter().cloned().collect());
         }
@@ -106,22 +147,48 @@ async fn seed(ctx: &StepContext<'_>, client: &VaultClient, mount: &str, path: &s
         }
         // Someone wrote the path since we read it: read again and fill in only what is still missing.
     }
-    Err(StepError::Transient(format!("OpenBao {}: {mount}/{path} kept changing under check-and-set; it is retried", client.label())))
+    Err(StepError::Transient(format!(
+        "OpenBao {}: {mount}/{path} kept changing under check-and-set; it is retried",
+        client.label()
+    )))
 }
 
-fn generate(ctx: &StepContext<'_>, path: &str, key: &str, generator: &Generator, data: &Map<String, Value>) -> Result<String, StepError> {
+fn generate(
+    ctx: &StepContext<'_>,
+    path: &str,
+    key: &str,
+    generator: &Generator,
+    data: &Map<String, Value>,
+) -> Result<String, StepError> {
     Ok(match generator {
         Generator::Random(spec) => random(spec),
         Generator::Template(template) => ctx.templates.render(template, &Locals::default())?,
-        Generator::File(file) => std::fs::read_to_string(file)
-            .map_err(|e| StepError::Failed(format!("step {}: {path}:{key} from file {}: {e}", ctx.full_id(), file.display())))?,
+        Generator::File(file) => std::fs::read_to_string(file).map_err(|e| {
+            StepError::Failed(format!(
+                "step {}: {path}:{key} from file {}: {e}",
+                ctx.full_id(),
+                file.display()
+            ))
+        })?,
         Generator::Htpasswd(spec) => {
-            let password = data.get(&spec.password_key).and_then(Value::as_str).ok_or_else(|| {
-                StepError::Failed(format!("step {}: {path}:{key} hashes key {} which this path does not have", ctx.full_id(), spec.password_key))
+            let password = data
+                .get(&spec.password_key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    StepError::Failed(format!(
+                        "step {}: {path}:{key} hashes key {} which this path does not have",
+                        ctx.full_id(),
+                        spec.password_key
+                    ))
+                })?;
+            let hash = bcrypt::hash_with_result(password, bcrypt::DEFAULT_COST).map_err(|e| {
+                StepError::Failed(format!("step {}: {path}:{key}: bcrypt: {e}", ctx.full_id()))
             })?;
-            let hash = bcrypt::hash_with_result(password, bcrypt::DEFAULT_COST)
-                .map_err(|e| StepError::Failed(format!("step {}: {path}:{key}: bcrypt: {e}", ctx.full_id())))?;
-            format!("{}:{}", spec.username, hash.format_for_version(bcrypt::Version::TwoY))
+            format!(
+                "{}:{}",
+                spec.username,
+                hash.format_for_version(bcrypt::Version::TwoY)
+            )
         }
     })
 }
@@ -139,12 +206,98 @@ pub fn random(spec: &RandomSpec) -> String {
     }
     let chars: Vec<char> = match spec.alphabet.as_ref().unwrap_or(&Alphabet::Alnum) {
         Alphabet::Alnum => ('A'..='Z').chain('a'..='z').chain('0'..='9').collect(),
-        Alphabet::AlnumSymbols => ('A'..='Z').chain('a'..='z').chain('0'..='9').chain("!#%+,-.:=?@^_~".chars()).collect(),
+        Alphabet::AlnumSymbols => ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain("!#%+,-.:=?@^_~".chars())
+            .collect(),
         Alphabet::Hex => ('0'..='9').chain('a'..='f').collect(),
         Alphabet::Chars(chars) => chars.chars().collect(),
     };
     if chars.is_empty() {
         return String::new();
     }
-    (0..spec.length).map(|_| chars[rng.random_range(0..chars.len())]).collect()
+    (0..spec.length)
+        .map(|_| chars[rng.random_range(0..chars.len())])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{BaoServer, Harness, from_yaml, initialised, url_target, writes};
+    use crate::phase::model::{StepKind, VaultConfigStep, VaultKvStep};
+    use crate::steps::{Applied, Probe};
+
+    fn kv_step(server: &BaoServer) -> StepKind {
+        let mut spec: VaultKvStep = from_yaml(
+            r#"
+vault: { url: "http://placeholder" }
+paths:
+  sso/gitea:
+    client_id: { template: gitea }
+    client_secret: { random: { length: 32 } }
+  harbor/admin:
+    password: { random: { length: 24, alphabet: alnum-symbols } }
+"#,
+        );
+        spec.vault = url_target(server);
+        StepKind::VaultKv(spec)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn kv_seeds_only_missing_keys_and_never_rewrites_one() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        let root = initialised(&harness, &server).await;
+        let mut mount: VaultConfigStep = from_yaml(
+            "vault: { url: x }\nmounts: { secret: { type: kv, options: { version: \"2\" } } }",
+        );
+        mount.vault = url_target(&server);
+        harness.apply(StepKind::VaultConfig(mount)).await.unwrap();
+        // Someone already set the client secret by hand.
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/secret/data/sso/gitea", server.url()))
+            .header("X-Vault-Token", &root)
+            .json(&serde_json::json!({"data": {"client_secret": "set-by-hand-canary"}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+
+        assert!(matches!(
+            harness.probe(kv_step(&server)).await.unwrap(),
+            Probe::NeedsWork(_)
+        ));
+        let first = harness.apply(kv_step(&server)).await.unwrap();
+        assert!(matches!(first, Applied::Changed(_)), "{first:?}");
+        let (_, gitea) = server.get("secret/data/sso/gitea", &root).await;
+        assert_eq!(gitea["data"]["data"]["client_id"], "gitea");
+        assert_eq!(
+            gitea["data"]["data"]["client_secret"], "set-by-hand-canary",
+            "an existing key is kept"
+        );
+        assert_eq!(gitea["data"]["metadata"]["version"], 2);
+        let (_, harbor) = server.get("secret/data/harbor/admin", &root).await;
+        let password = harbor["data"]["data"]["password"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(password.chars().count(), 24);
+
+        let before = writes(server.port);
+        let second = harness.apply(kv_step(&server)).await.unwrap();
+        assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
+        assert_eq!(
+            writes(server.port),
+            before,
+            "nothing missing, nothing written"
+        );
+        let (_, harbor) = server.get("secret/data/harbor/admin", &root).await;
+        assert_eq!(harbor["data"]["data"]["password"], password.as_str());
+        assert!(matches!(
+            harness.probe(kv_step(&server)).await.unwrap(),
+            Probe::Done(_)
+        ));
+        harness.assert_no_leak(&[root, password, "set-by-hand-canary".into()]);
+    }
 }

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use crate::cluster::fake::FakeCluster;
 use crate::cluster::{Cluster, ClusterError, ExecOutput, ExecRequest, Stream, TypeRef};
 use crate::engine::redact::Redactor;
-use crate::phase::model::{PodSelector, Step, StepKind, VaultCustody, VaultInitStep, VaultTarget, VaultUnsealStep};
+use crate::phase::model::{
+    PodSelector, Step, StepKind, VaultCustody, VaultInitStep, VaultTarget, VaultUnsealStep,
+};
 use crate::phase::template::Templater;
 use crate::steps::{Applied, NoPrompter, Probe, StepContext, StepError};
 
@@ -30,18 +32,31 @@ fn record_map() -> &'static Mutex<Record> {
 /// Called by `VaultClient` for every request (test builds only).
 pub fn record(base: &str, method: &str, path: &str) {
     let port = base.rsplit(':').next().unwrap_or_default().to_string();
-    record_map().lock().unwrap().entry(port).or_default().push((method.to_string(), path.to_string()));
+    record_map()
+        .lock()
+        .unwrap()
+        .entry(port)
+        .or_default()
+        .push((method.to_string(), path.to_string()));
 }
 
 /// Every request sent to a server's port so far (through a URL target; forwarded requests are
 /// recorded under the forward's port, see [`Forwarder`]).
 pub fn requests(port: u16) -> Vec<(String, String)> {
-    record_map().lock().unwrap().get(&port.to_string()).cloned().unwrap_or_default()
+    record_map()
+        .lock()
+        .unwrap()
+        .get(&port.to_string())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Only the requests that can change something.
 pub fn writes(port: u16) -> Vec<(String, String)> {
-    requests(port).into_iter().filter(|(m, _)| m != "GET").collect()
+    requests(port)
+        .into_iter()
+        .filter(|(m, _)| m != "GET")
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -51,8 +66,16 @@ fn bao_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("BAO_BIN") {
         return PathBuf::from(bin);
     }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Ok(out) = std::process::Command::new("python3").args(["-c", "import sysconfig;print(sysconfig.get_path('scripts'))"]).output() {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Ok(out) = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig;print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+    {
         dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
     }
     dirs.into_iter().map(|d| d.join("bao")).find(|p| p.is_file()).unwrap_or_else(|| {
@@ -61,13 +84,16 @@ fn bao_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One `bao server` with raft storage in a temporary directory.
 pub struct BaoServer {
     pub port: u16,
-    pub cluster_port: u16,
     dir: tempfile::TempDir,
     child: Option<tokio::process::Child>,
 }
@@ -103,7 +129,11 @@ disable_mlock = true
             data = data.display()
         );
         std::fs::write(dir.path().join("config.hcl"), config).unwrap();
-        let mut server = BaoServer { port, cluster_port, dir, child: None };
+        let mut server = BaoServer {
+            port,
+            dir,
+            child: None,
+        };
         server.launch().await;
         server
     }
@@ -120,7 +150,10 @@ disable_mlock = true
         let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
         let child = tokio::process::Command::new(bao_bin())
             .arg("server")
-            .arg(format!("-config={}", self.dir.path().join("config.hcl").display()))
+            .arg(format!(
+                "-config={}",
+                self.dir.path().join("config.hcl").display()
+            ))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .kill_on_drop(true)
@@ -135,7 +168,11 @@ disable_mlock = true
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("bao server on port {} did not answer; log:\n{}", self.port, self.log());
+        panic!(
+            "bao server on port {} did not answer; log:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -174,12 +211,21 @@ disable_mlock = true
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("bao server on port {} did not become active; log:\n{}", self.port, self.log());
+        panic!(
+            "bao server on port {} did not become active; log:\n{}",
+            self.port,
+            self.log()
+        );
     }
 
     /// A raw GET with a token, for assertions.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = reqwest::Client::new().get(format!("{}/v1/{path}", self.url())).header("X-Vault-Token", token).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .get(format!("{}/v1/{path}", self.url()))
+            .header("X-Vault-Token", token)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -197,12 +243,18 @@ pub struct Forwarder {
 
 impl Forwarder {
     pub fn new(fake: FakeCluster) -> Self {
-        Forwarder { fake, ports: Arc::default() }
+        Forwarder {
+            fake,
+            ports: Arc::default(),
+        }
     }
 
     /// The same pods and objects, refusing every mutating call (what `plan` gets).
     pub fn read_only_view(&self) -> Self {
-        Forwarder { fake: self.fake.read_only_view(), ports: self.ports.clone() }
+        Forwarder {
+            fake: self.fake.read_only_view(),
+            ports: self.ports.clone(),
+        }
     }
 
     /// A Running pod `namespace/name` with labels, served by the local port.
@@ -211,13 +263,21 @@ impl Forwarder {
         self.fake.insert(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "status": {"phase": "Running"}}));
-        self.ports.lock().unwrap().insert(format!("{namespace}/{name}"), port);
+        self.ports
+            .lock()
+            .unwrap()
+            .insert(format!("{namespace}/{name}"), port);
     }
 }
 
 pub fn ensure_namespace(fake: &FakeCluster, namespace: &str) {
-    if fake.object(&TypeRef::namespace(), None, namespace).is_none() {
-        fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}));
+    if fake
+        .object(&TypeRef::namespace(), None, namespace)
+        .is_none()
+    {
+        fake.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        );
     }
 }
 
@@ -235,10 +295,20 @@ impl Cluster for Forwarder {
     async fn identity(&self) -> Result<String, ClusterError> {
         self.fake.identity().await
     }
-    async fn get(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError> {
+    async fn get(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
         self.fake.get(ty, namespace, name).await
     }
-    async fn list(&self, ty: &TypeRef, namespace: Option<&str>, selector: Option<&str>) -> Result<Vec<Value>, ClusterError> {
+    async fn list(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
         self.fake.list(ty, namespace, selector).await
     }
     async fn create(&self, object: &Value) -> Result<Value, ClusterError> {
@@ -250,21 +320,50 @@ impl Cluster for Forwarder {
     async fn apply(&self, object: &Value, force: bool) -> Result<Value, ClusterError> {
         self.fake.apply(object, force).await
     }
-    async fn merge_patch(&self, ty: &TypeRef, namespace: Option<&str>, name: &str, patch: &Value) -> Result<Value, ClusterError> {
+    async fn merge_patch(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ClusterError> {
         self.fake.merge_patch(ty, namespace, name, patch).await
     }
-    async fn delete(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<bool, ClusterError> {
+    async fn delete(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError> {
         self.fake.delete(ty, namespace, name).await
     }
     async fn exec(&self, request: ExecRequest<'_>) -> Result<ExecOutput, ClusterError> {
         self.fake.exec(request).await
     }
-    async fn connect(&self, namespace: &str, pod: &str, port: u16) -> Result<Box<dyn Stream>, ClusterError> {
-        let local = self.ports.lock().unwrap().get(&format!("{namespace}/{pod}")).copied();
-        let local = local.ok_or_else(|| ClusterError::PortForward { pod: pod.into(), port, message: "no such pod".into() })?;
+    async fn connect(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Box<dyn Stream>, ClusterError> {
+        let local = self
+            .ports
+            .lock()
+            .unwrap()
+            .get(&format!("{namespace}/{pod}"))
+            .copied();
+        let local = local.ok_or_else(|| ClusterError::PortForward {
+            pod: pod.into(),
+            port,
+            message: "no such pod".into(),
+        })?;
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", local))
             .await
-            .map_err(|e| ClusterError::PortForward { pod: pod.into(), port, message: e.to_string() })?;
+            .map_err(|e| ClusterError::PortForward {
+                pod: pod.into(),
+                port,
+                message: e.to_string(),
+            })?;
         Ok(Box::new(stream))
     }
 }
@@ -286,8 +385,14 @@ impl Harness {
         ensure_namespace(&fake, "vault");
         let cluster = Forwarder::new(fake);
         let redactor = Redactor::new();
-        let templates = Templater::new(json!({}), Some(Arc::new(cluster.clone())), redactor.clone());
-        Harness { cluster, redactor, templates, messages: Arc::default() }
+        let templates =
+            Templater::new(json!({}), Some(Arc::new(cluster.clone())), redactor.clone());
+        Harness {
+            cluster,
+            redactor,
+            templates,
+            messages: Arc::default(),
+        }
     }
 
     pub fn fake(&self) -> &FakeCluster {
@@ -295,7 +400,14 @@ impl Harness {
     }
 
     fn step(kind: StepKind) -> Step {
-        Step { id: kind.name().to_string(), description: None, mode: None, timeout: None, retries: None, kind }
+        Step {
+            id: kind.name().to_string(),
+            description: None,
+            mode: None,
+            timeout: None,
+            retries: None,
+            kind,
+        }
     }
 
     pub async fn apply(&self, kind: StepKind) -> Result<Applied, StepError> {
@@ -338,14 +450,25 @@ impl Harness {
     /// A custody Secret key, decoded.
     pub fn secret_key(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
         use base64::Engine as _;
-        let secret = self.fake().object(&TypeRef::secret(), Some(namespace), name)?;
+        let secret = self
+            .fake()
+            .object(&TypeRef::secret(), Some(namespace), name)?;
         let encoded = secret["data"][key].as_str()?;
-        Some(String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap())
+        Some(
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
     }
 
     /// The unseal keys and root token in `vault/vault-init`.
     pub fn custody(&self) -> (Vec<String>, Option<String>) {
-        let keys = (0..).map_while(|i| self.secret_key("vault", "vault-init", &format!("unseal_key_{i}"))).collect();
+        let keys = (0..)
+            .map_while(|i| self.secret_key("vault", "vault-init", &format!("unseal_key_{i}")))
+            .collect();
         (keys, self.secret_key("vault", "vault-init", "root_token"))
     }
 
@@ -354,7 +477,10 @@ impl Harness {
         let messages = self.messages.lock().unwrap();
         for message in messages.iter() {
             for secret in secrets {
-                assert!(!message.contains(secret.as_str()), "a secret leaked into: {message}");
+                assert!(
+                    !message.contains(secret.as_str()),
+                    "a secret leaked into: {message}"
+                );
             }
         }
     }
@@ -364,12 +490,26 @@ impl Harness {
 // step builders
 
 pub fn url_target(server: &BaoServer) -> VaultTarget {
-    VaultTarget { url: Some(server.url()), pod: None, port: 8200, tls: None }
+    VaultTarget {
+        url: Some(server.url()),
+        pod: None,
+        port: 8200,
+        tls: None,
+    }
 }
 
 pub fn pod_target(namespace: &str, name: Option<&str>, selector: Option<&str>) -> VaultTarget {
-    let pod = PodSelector { namespace: namespace.into(), name: name.map(Into::into), selector: selector.map(Into::into) };
-    VaultTarget { url: None, pod: Some(pod), port: 8200, tls: None }
+    let pod = PodSelector {
+        namespace: namespace.into(),
+        name: name.map(Into::into),
+        selector: selector.map(Into::into),
+    };
+    VaultTarget {
+        url: None,
+        pod: Some(pod),
+        port: 8200,
+        tls: None,
+    }
 }
 
 pub fn init_step(vault: VaultTarget) -> StepKind {
@@ -384,18 +524,27 @@ pub fn init_step(vault: VaultTarget) -> StepKind {
 }
 
 pub fn unseal_step(vault: VaultTarget) -> StepKind {
-    StepKind::VaultUnseal(VaultUnsealStep { vault, custody: VaultCustody::default(), raft_join: None })
+    StepKind::VaultUnseal(VaultUnsealStep {
+        vault,
+        custody: VaultCustody::default(),
+        raft_join: None,
+    })
 }
 
-/// The kind of step from YAML, as a phase file would write it.
+/// The kind of step from YAML, as a phase file would write it. Through JSON, because
+/// serde_yaml wants YAML tags for enums where the phase loader takes one-key maps.
 pub fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
-    serde_yaml::from_str(yaml).unwrap()
+    let value: Value = serde_yaml::from_str(yaml).unwrap();
+    serde_json::from_value(value).unwrap()
 }
 
 /// Init and unseal a fresh server through the steps; returns the root token.
 pub async fn initialised(harness: &Harness, server: &BaoServer) -> String {
     harness.apply(init_step(url_target(server))).await.unwrap();
-    harness.apply(unseal_step(url_target(server))).await.unwrap();
+    harness
+        .apply(unseal_step(url_target(server)))
+        .await
+        .unwrap();
     server.wait_active().await;
     harness.custody().1.unwrap()
 }

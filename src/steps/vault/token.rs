@@ -23,7 +23,9 @@ impl TokenLease {
     /// Revokes a temporary token; a configured or stored token is left alone.
     pub async fn release(self) -> Result<(), StepError> {
         if self.temporary {
-            self.client.write(Method::POST, "auth/token/revoke-self", None).await?;
+            self.client
+                .write(Method::POST, "auth/token/revoke-self", None)
+                .await?;
         }
         Ok(())
     }
@@ -31,7 +33,9 @@ impl TokenLease {
 
 /// Whether the token is valid (`auth/token/lookup-self` answers 200; a read).
 pub async fn token_works(client: &VaultClient) -> Result<bool, StepError> {
-    let response = client.request(Method::GET, "auth/token/lookup-self", None).await?;
+    let response = client
+        .request(Method::GET, "auth/token/lookup-self", None)
+        .await?;
     match response.status {
         200 => Ok(true),
         401 | 403 => Ok(false),
@@ -40,12 +44,24 @@ pub async fn token_works(client: &VaultClient) -> Result<bool, StepError> {
 }
 
 /// A working token for `client`'s server, or an error saying what to do.
-pub async fn obtain(ctx: &StepContext<'_>, client: &VaultClient, custody: &Custody, token: Option<&VaultToken>) -> Result<TokenLease, StepError> {
+pub async fn obtain(
+    ctx: &StepContext<'_>,
+    client: &VaultClient,
+    custody: &Custody,
+    token: Option<&VaultToken>,
+) -> Result<TokenLease, StepError> {
     let id = ctx.full_id();
     let mut tried = Vec::new();
     if let Some(token) = token {
         let r = &token.secret;
-        let secret = ctx.cluster.get(&TypeRef::secret(), Some(&r.secret.namespace), &r.secret.name).await?;
+        let secret = ctx
+            .cluster
+            .get(
+                &TypeRef::secret(),
+                Some(&r.secret.namespace),
+                &r.secret.name,
+            )
+            .await?;
         let value = secret
             .as_ref()
             .and_then(|s| s["data"][&r.key].as_str())
@@ -56,7 +72,10 @@ pub async fn obtain(ctx: &StepContext<'_>, client: &VaultClient, custody: &Custo
                 ctx.redactor.register(&value);
                 let candidate = client.with_token(value.trim());
                 if token_works(&candidate).await? {
-                    return Ok(TokenLease { client: candidate, temporary: false });
+                    return Ok(TokenLease {
+                        client: candidate,
+                        temporary: false,
+                    });
                 }
                 tried.push(format!("the token in {r} is not valid"));
             }
@@ -65,13 +84,22 @@ pub async fn obtain(ctx: &StepContext<'_>, client: &VaultClient, custody: &Custo
     }
     let stored = custody.read().await?;
     if token.is_none() {
-        match stored.as_ref().and_then(|k| k.root_token.as_ref().filter(|_| !k.root_token_revoked)) {
+        match stored
+            .as_ref()
+            .and_then(|k| k.root_token.as_ref().filter(|_| !k.root_token_revoked))
+        {
             Some(root) => {
                 let candidate = client.with_token(root);
                 if token_works(&candidate).await? {
-                    return Ok(TokenLease { client: candidate, temporary: false });
+                    return Ok(TokenLease {
+                        client: candidate,
+                        temporary: false,
+                    });
                 }
-                tried.push(format!("the root token in {} is not valid (revoked?)", custody.describe()));
+                tried.push(format!(
+                    "the root token in {} is not valid (revoked?)",
+                    custody.describe()
+                ));
             }
             None => tried.push(format!("{} holds no root token", custody.describe())),
         }
@@ -79,9 +107,15 @@ pub async fn obtain(ctx: &StepContext<'_>, client: &VaultClient, custody: &Custo
     if let Some(keys) = stored.as_ref().and_then(|k| k.usable_keys()) {
         (ctx.progress)("making a temporary root token from the stored unseal keys".into());
         let root = generate_root(ctx, client, keys).await.map_err(|e| {
-            StepError::Failed(format!("step {id}: {}; and a temporary root token could not be made: {e}", tried.join("; ")))
+            StepError::Failed(format!(
+                "step {id}: {}; and a temporary root token could not be made: {e}",
+                tried.join("; ")
+            ))
         })?;
-        return Ok(TokenLease { client: client.with_token(&root), temporary: true });
+        return Ok(TokenLease {
+            client: client.with_token(&root),
+            temporary: true,
+        });
     }
     Err(StepError::Failed(format!(
         "step {id}: no usable OpenBao token: {}; and {} holds no usable unseal keys to make one. Put a token with the needed policies in a Secret and name it in `token: {{ secret: ns/name/key }}`",
@@ -93,7 +127,11 @@ pub async fn obtain(ctx: &StepContext<'_>, client: &VaultClient, custody: &Custo
 /// generate-root with the OTP flow: start an attempt, give each key with the nonce until
 /// complete, then XOR the decoded token with the OTP. Every intermediate value is registered
 /// with the redactor the moment it arrives.
-pub async fn generate_root(ctx: &StepContext<'_>, client: &VaultClient, keys: &[String]) -> Result<String, StepError> {
+pub async fn generate_root(
+    ctx: &StepContext<'_>,
+    client: &VaultClient,
+    keys: &[String],
+) -> Result<String, StepError> {
     let client = client.without_token();
     let attempt = "sys/generate-root/attempt";
     let current = client.request(Method::GET, attempt, None).await?;
@@ -104,7 +142,9 @@ pub async fn generate_root(ctx: &StepContext<'_>, client: &VaultClient, keys: &[
         // An attempt from a run that died: its OTP is gone, so it can never be completed.
         client.write(Method::DELETE, attempt, None).await?;
     }
-    let started = client.request(Method::PUT, attempt, Some(&json!({}))).await?;
+    let started = client
+        .request(Method::PUT, attempt, Some(&json!({})))
+        .await?;
     if started.status == 405 {
         return Err(unauthed_generate_root_disabled(&client));
     }
@@ -113,15 +153,30 @@ pub async fn generate_root(ctx: &StepContext<'_>, client: &VaultClient, keys: &[
     }
     let otp = started.body["otp"].as_str().unwrap_or_default().to_string();
     ctx.redactor.register(&otp);
-    let nonce = started.body["nonce"].as_str().unwrap_or_default().to_string();
+    let nonce = started.body["nonce"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if otp.is_empty() || nonce.is_empty() {
-        return Err(StepError::Failed(format!("OpenBao {}: generate-root started without an OTP or a nonce", client.label())));
+        return Err(StepError::Failed(format!(
+            "OpenBao {}: generate-root started without an OTP or a nonce",
+            client.label()
+        )));
     }
     let mut encoded = None;
     for key in keys {
-        let answer = client.write(Method::PUT, "sys/generate-root/update", Some(&json!({"key": key, "nonce": nonce}))).await?;
+        let answer = client
+            .write(
+                Method::PUT,
+                "sys/generate-root/update",
+                Some(&json!({"key": key, "nonce": nonce})),
+            )
+            .await?;
         if answer["complete"].as_bool() == Some(true) {
-            let token = answer["encoded_token"].as_str().or(answer["encoded_root_token"].as_str()).unwrap_or_default();
+            let token = answer["encoded_token"]
+                .as_str()
+                .or(answer["encoded_root_token"].as_str())
+                .unwrap_or_default();
             ctx.redactor.register(token);
             encoded = Some(token.to_string());
             break;
@@ -135,8 +190,12 @@ pub async fn generate_root(ctx: &StepContext<'_>, client: &VaultClient, keys: &[
             keys.len()
         )));
     };
-    let token = decode_root_token(&encoded, &otp)
-        .ok_or_else(|| StepError::Failed(format!("OpenBao {}: the generate-root answer could not be decoded with the OTP", client.label())))?;
+    let token = decode_root_token(&encoded, &otp).ok_or_else(|| {
+        StepError::Failed(format!(
+            "OpenBao {}: the generate-root answer could not be decoded with the OTP",
+            client.label()
+        ))
+    })?;
     ctx.redactor.register(&token);
     Ok(token)
 }
@@ -151,7 +210,9 @@ fn unauthed_generate_root_disabled(client: &VaultClient) -> StepError {
 
 /// `XOR(base64-raw-std-decode(encoded), otp)`.
 pub fn decode_root_token(encoded: &str, otp: &str) -> Option<String> {
-    let raw = base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .ok()?;
     if raw.len() != otp.len() {
         return None;
     }

@@ -72,16 +72,32 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Appl
             (ctx.progress)(format!("{} joins the raft cluster", endpoint.name));
             let answer = join_leader(endpoint, &request).await?;
             if answer["joined"].as_bool() != Some(true) {
-                return Err(StepError::Transient(format!("step {id}: OpenBao {} did not join the raft leader; it is retried", endpoint.name)));
+                return Err(StepError::Transient(format!(
+                    "step {id}: OpenBao {} did not join the raft leader; it is retried",
+                    endpoint.name
+                )));
             }
             joined = true;
         }
         (ctx.progress)(format!("unsealing {}", endpoint.name));
-        unseal(&id, endpoint, keys, status["progress"].as_u64().unwrap_or(0) > 0).await?;
-        done.push(if joined { format!("{} (joined)", endpoint.name) } else { endpoint.name.clone() });
+        unseal(
+            &id,
+            endpoint,
+            keys,
+            status["progress"].as_u64().unwrap_or(0) > 0,
+        )
+        .await?;
+        done.push(if joined {
+            format!("{} (joined)", endpoint.name)
+        } else {
+            endpoint.name.clone()
+        });
     }
     Ok(if done.is_empty() {
-        Applied::Unchanged(format!("{} OpenBao server(s) already unsealed", endpoints.len()))
+        Applied::Unchanged(format!(
+            "{} OpenBao server(s) already unsealed",
+            endpoints.len()
+        ))
     } else {
         Applied::Changed(format!("unsealed {}", done.join(", ")))
     })
@@ -93,7 +109,10 @@ async fn join_leader(endpoint: &Endpoint, request: &Value) -> Result<Value, Step
     let path = "sys/storage/raft/join";
     let deadline = Instant::now() + SETTLE;
     loop {
-        let response = endpoint.client.request(Method::POST, path, Some(request)).await?;
+        let response = endpoint
+            .client
+            .request(Method::POST, path, Some(request))
+            .await?;
         if response.is_success() {
             return Ok(response.body);
         }
@@ -109,18 +128,34 @@ async fn seal_status(endpoint: &Endpoint) -> Result<Value, StepError> {
         .client
         .read("sys/seal-status")
         .await?
-        .ok_or_else(|| StepError::Failed(format!("OpenBao {}: sys/seal-status answered 404; is this OpenBao or Vault?", endpoint.name)))
+        .ok_or_else(|| {
+            StepError::Failed(format!(
+                "OpenBao {}: sys/seal-status answered 404; is this OpenBao or Vault?",
+                endpoint.name
+            ))
+        })
 }
 
 /// Gives keys until the server reports unsealed, then waits for a joined follower to settle.
-async fn unseal(id: &str, endpoint: &Endpoint, keys: &[String], reset_first: bool) -> Result<(), StepError> {
+async fn unseal(
+    id: &str,
+    endpoint: &Endpoint,
+    keys: &[String],
+    reset_first: bool,
+) -> Result<(), StepError> {
     if reset_first {
         // A half-finished unseal from a dead run: its progress would mix with ours.
-        endpoint.client.write(Method::PUT, "sys/unseal", Some(&json!({"reset": true}))).await?;
+        endpoint
+            .client
+            .write(Method::PUT, "sys/unseal", Some(&json!({"reset": true})))
+            .await?;
     }
     let mut given = 0;
     for key in keys {
-        let status = endpoint.client.write(Method::PUT, "sys/unseal", Some(&json!({"key": key}))).await?;
+        let status = endpoint
+            .client
+            .write(Method::PUT, "sys/unseal", Some(&json!({"key": key})))
+            .await?;
         given += 1;
         if status["sealed"].as_bool() == Some(false) {
             return Ok(());
@@ -150,7 +185,9 @@ async fn unseal(id: &str, endpoint: &Endpoint, keys: &[String], reset_first: boo
 mod tests {
     use serde_json::json;
 
-    use super::super::testing::{BaoServer, Harness, init_step, pod_target, unseal_step, url_target, writes};
+    use super::super::testing::{
+        BaoServer, Harness, init_step, pod_target, unseal_step, url_target, writes,
+    };
     use crate::phase::model::{RaftJoin, StepKind, VaultUnsealStep};
     use crate::steps::{Applied, Probe};
 
@@ -159,21 +196,46 @@ mod tests {
         let mut server = BaoServer::start().await;
         let harness = Harness::new();
         harness.apply(init_step(url_target(&server))).await.unwrap();
-        assert!(matches!(harness.probe(unseal_step(url_target(&server))).await.unwrap(), Probe::NeedsWork(_)));
-        let first = harness.apply(unseal_step(url_target(&server))).await.unwrap();
+        assert!(matches!(
+            harness
+                .probe(unseal_step(url_target(&server)))
+                .await
+                .unwrap(),
+            Probe::NeedsWork(_)
+        ));
+        let first = harness
+            .apply(unseal_step(url_target(&server)))
+            .await
+            .unwrap();
         assert!(matches!(first, Applied::Changed(_)), "{first:?}");
         server.wait_active().await;
 
         let before = writes(server.port).len();
-        let second = harness.apply(unseal_step(url_target(&server))).await.unwrap();
+        let second = harness
+            .apply(unseal_step(url_target(&server)))
+            .await
+            .unwrap();
         assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
-        assert_eq!(writes(server.port).len(), before, "an unsealed server gets no write");
-        assert!(matches!(harness.probe(unseal_step(url_target(&server))).await.unwrap(), Probe::Done(_)));
+        assert_eq!(
+            writes(server.port).len(),
+            before,
+            "an unsealed server gets no write"
+        );
+        assert!(matches!(
+            harness
+                .probe(unseal_step(url_target(&server)))
+                .await
+                .unwrap(),
+            Probe::Done(_)
+        ));
 
         server.restart().await;
         let (_, status) = server.get("sys/seal-status", "").await;
         assert_eq!(status["sealed"], true);
-        let again = harness.apply(unseal_step(url_target(&server))).await.unwrap();
+        let again = harness
+            .apply(unseal_step(url_target(&server)))
+            .await
+            .unwrap();
         assert!(matches!(again, Applied::Changed(_)), "{again:?}");
         let (_, status) = server.get("sys/seal-status", "").await;
         assert_eq!(status["sealed"], false);
@@ -185,15 +247,30 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn three_raft_nodes_are_joined_and_unsealed_through_port_forwards() {
-        let nodes = [BaoServer::start_node("n0", "").await, BaoServer::start_node("n1", "").await, BaoServer::start_node("n2", "").await];
+        let nodes = [
+            BaoServer::start_node("n0", "").await,
+            BaoServer::start_node("n1", "").await,
+            BaoServer::start_node("n2", "").await,
+        ];
         let harness = Harness::new();
         for (index, node) in nodes.iter().enumerate() {
-            harness.cluster.add_pod("vault", &format!("vault-{index}"), json!({"app": "openbao"}), node.port);
+            harness.cluster.add_pod(
+                "vault",
+                &format!("vault-{index}"),
+                json!({"app": "openbao"}),
+                node.port,
+            );
         }
-        harness.apply(init_step(pod_target("vault", Some("vault-0"), None))).await.unwrap();
+        harness
+            .apply(init_step(pod_target("vault", Some("vault-0"), None)))
+            .await
+            .unwrap();
         let unseal = || {
             StepKind::VaultUnseal(VaultUnsealStep {
-                raft_join: Some(RaftJoin { leader_api_addr: nodes[0].url(), leader_ca_cert: None }),
+                raft_join: Some(RaftJoin {
+                    leader_api_addr: nodes[0].url(),
+                    leader_ca_cert: None,
+                }),
                 ..match unseal_step(pod_target("vault", None, Some("app=openbao"))) {
                     StepKind::VaultUnseal(spec) => spec,
                     _ => unreachable!(),
@@ -201,10 +278,17 @@ mod tests {
             })
         };
         let first = harness.apply(unseal()).await.unwrap();
-        assert!(matches!(&first, Applied::Changed(m) if m.contains("vault-2 (joined)")), "{first:?}");
+        assert!(
+            matches!(&first, Applied::Changed(m) if m.contains("vault-2 (joined)")),
+            "{first:?}"
+        );
         for node in &nodes {
             let (_, status) = node.get("sys/seal-status", "").await;
-            assert_eq!(status["sealed"], false, "node on port {} is unsealed", node.port);
+            assert_eq!(
+                status["sealed"], false,
+                "node on port {} is unsealed",
+                node.port
+            );
         }
         nodes[0].wait_active().await;
         let root = harness.custody().1.unwrap();
@@ -215,6 +299,9 @@ mod tests {
 
         let second = harness.apply(unseal()).await.unwrap();
         assert!(matches!(second, Applied::Unchanged(_)), "{second:?}");
-        assert!(matches!(harness.probe(unseal()).await.unwrap(), Probe::Done(_)));
+        assert!(matches!(
+            harness.probe(unseal()).await.unwrap(),
+            Probe::Done(_)
+        ));
     }
 }
