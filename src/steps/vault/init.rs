@@ -316,6 +316,30 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn a_run_killed_after_reserving_the_secret_initialises_on_rerun() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        // What a run killed between reserving the Secret and sys/init leaves: an empty Secret.
+        harness
+            .fake()
+            .insert(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "vault-init", "namespace": "vault",
+                         "annotations": {super::custody::RESERVED_ANNOTATION: "pending"}}}));
+        let applied = harness.apply(init_step(url_target(&server))).await.unwrap();
+        assert!(matches!(applied, Applied::Changed(_)), "{applied:?}");
+        assert_eq!(harness.custody().0.len(), 3);
+        let secret = harness
+            .fake()
+            .object(&TypeRef::secret(), Some("vault"), "vault-init")
+            .unwrap();
+        assert!(
+            secret["metadata"]["annotations"]
+                .get(super::custody::RESERVED_ANNOTATION)
+                .is_none()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn initialised_without_stored_keys_explains_recovery() {
         let server = BaoServer::start().await;
         reqwest::Client::new()
