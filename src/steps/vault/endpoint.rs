@@ -257,3 +257,91 @@ async fn read_ca(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{
+        BaoServer, Harness, TEST_TLS_CA, init_step, pod_target, unseal_step,
+    };
+    use crate::cluster::TypeRef;
+    use crate::phase::model::{CaSource, Tls, VaultTarget};
+    use crate::steps::Probe;
+
+    fn https_url(server: &BaoServer, ca: Option<CaSource>) -> VaultTarget {
+        VaultTarget {
+            url: Some(format!("https://127.0.0.1:{}", server.port)),
+            pod: None,
+            port: 8200,
+            tls: Some(Tls {
+                ca,
+                server_name: Some("openbao.test".into()),
+            }),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_is_verified_against_the_named_ca_and_server_name() {
+        let server = BaoServer::start_tls().await;
+        let harness = Harness::new();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, TEST_TLS_CA).unwrap();
+
+        let error = harness
+            .probe(init_step(https_url(&server, None)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("certificate"),
+            "an unknown CA is refused: {error}"
+        );
+
+        let probe = harness
+            .probe(init_step(https_url(&server, Some(CaSource::File(ca_file)))))
+            .await
+            .unwrap();
+        assert!(matches!(probe, Probe::NeedsWork(_)), "{probe:?}");
+
+        // A pod target over a port-forward, with the CA from a Secret.
+        use base64::Engine as _;
+        harness
+            .fake()
+            .insert(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "openbao-tls", "namespace": "vault"},
+            "data": {"ca.crt": base64::engine::general_purpose::STANDARD.encode(TEST_TLS_CA)}}));
+        harness
+            .cluster
+            .add_pod("vault", "vault-0", json!({"app": "openbao"}), server.port);
+        let mut pod = pod_target("vault", Some("vault-0"), None);
+        pod.tls = Some(Tls {
+            ca: Some(CaSource::Secret(
+                serde_json::from_value(json!("vault/openbao-tls/ca.crt")).unwrap(),
+            )),
+            server_name: Some("openbao.test".into()),
+        });
+        harness.apply(init_step(pod.clone())).await.unwrap();
+        harness.apply(unseal_step(pod.clone())).await.unwrap();
+        let (_, status) = server.get("sys/seal-status", "").await;
+        assert_eq!(status["sealed"], false);
+        assert!(
+            harness
+                .fake()
+                .object(&TypeRef::secret(), Some("vault"), "vault-init")
+                .is_some()
+        );
+
+        pod.tls = Some(Tls {
+            ca: None,
+            server_name: None,
+        });
+        let error = harness
+            .probe(unseal_step(pod))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("server_name"), "{error}");
+    }
+}

@@ -238,6 +238,11 @@ mod tests {
         let harness = Harness::new();
         let probe = harness.probe(init_step(url_target(&server))).await.unwrap();
         assert!(matches!(probe, Probe::NeedsWork(_)), "{probe:?}");
+        assert!(writes(server.port).is_empty(), "a probe writes nothing");
+        assert!(
+            harness.fake().mutating_calls().is_empty(),
+            "a probe changes no object"
+        );
 
         let first = harness.apply(init_step(url_target(&server))).await.unwrap();
         assert!(matches!(first, Applied::Changed(_)), "{first:?}");
@@ -313,6 +318,10 @@ mod tests {
             harness.probe(init_step(url_target(&server))).await.unwrap(),
             Probe::Unknown(_)
         ));
+        let (keys, root) = harness.custody();
+        let mut canaries = keys;
+        canaries.extend(root);
+        harness.assert_no_leak(&canaries);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -19,6 +19,9 @@ use crate::steps::{Applied, Probe, StepContext, StepError};
 /// How often a path is re-read and re-written when someone else wrote it in between.
 const CAS_ATTEMPTS: usize = 5;
 
+/// How long a freshly enabled kv v2 mount may take to finish its upgrade.
+const UPGRADE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Read-only: which keys are missing.
 pub async fn probe(ctx: &StepContext<'_>, spec: &VaultKvStep) -> Result<Probe, StepError> {
     let endpoint = Endpoint::one(ctx, &spec.vault).await?;
@@ -83,7 +86,17 @@ async fn read(
     path: &str,
 ) -> Result<(u64, Map<String, Value>), StepError> {
     let api_path = format!("{mount}/data/{path}");
-    let response = client.request(Method::GET, &api_path, None).await?;
+    let deadline = std::time::Instant::now() + UPGRADE_WAIT;
+    let mut response = client.request(Method::GET, &api_path, None).await?;
+    // A kv v2 mount enabled a moment ago (by the vault-config step just before) answers 400
+    // "Upgrading from non-versioned to versioned data" until it is ready.
+    while response.status == 400
+        && super::client::error_text(&response.body).contains("Upgrading")
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        response = client.request(Method::GET, &api_path, None).await?;
+    }
     match response.status {
         200 | 404 => {
             let version = response.body["data"]["metadata"]["version"]
@@ -254,6 +267,11 @@ paths:
         );
         mount.vault = url_target(&server);
         harness.apply(StepKind::VaultConfig(mount)).await.unwrap();
+        // The mount finishes its kv v2 upgrade first (the probe waits for it, as the step does).
+        assert!(matches!(
+            harness.probe(kv_step(&server)).await.unwrap(),
+            Probe::NeedsWork(_)
+        ));
         // Someone already set the client secret by hand.
         let response = reqwest::Client::new()
             .post(format!("{}/v1/secret/data/sso/gitea", server.url()))

@@ -94,6 +94,8 @@ fn free_port() -> u16 {
 /// One `bao server` with raft storage in a temporary directory.
 pub struct BaoServer {
     pub port: u16,
+    /// Serves https with [`TEST_TLS_CA`]'s leaf for `openbao.test`.
+    pub tls: bool,
     dir: tempfile::TempDir,
     child: Option<tokio::process::Child>,
 }
@@ -106,7 +108,28 @@ impl BaoServer {
 
     /// A fresh server; `listener_extra` is added to the listener block.
     pub async fn start_node(node_id: &str, listener_extra: &str) -> BaoServer {
+        Self::start_with(node_id, "tls_disable = true", listener_extra, false).await
+    }
+
+    /// A fresh server that speaks https for `openbao.test`, signed by [`TEST_TLS_CA`].
+    pub async fn start_tls() -> BaoServer {
+        Self::start_with("n0", "", "", true).await
+    }
+
+    async fn start_with(node_id: &str, tls: &str, listener_extra: &str, https: bool) -> BaoServer {
         let dir = tempfile::tempdir().unwrap();
+        let tls = if https {
+            let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+            std::fs::write(&cert, TEST_TLS_SERVER_CERT).unwrap();
+            std::fs::write(&key, TEST_TLS_SERVER_KEY).unwrap();
+            format!(
+                "tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            tls.to_string()
+        };
         let (port, cluster_port) = (free_port(), free_port());
         let data = dir.path().join("raft");
         std::fs::create_dir_all(&data).unwrap();
@@ -119,7 +142,7 @@ impl BaoServer {
 listener "tcp" {{
   address = "127.0.0.1:{port}"
   cluster_address = "127.0.0.1:{cluster_port}"
-  tls_disable = true
+  {tls}
   {listener_extra}
 }}
 api_addr = "http://127.0.0.1:{port}"
@@ -131,6 +154,7 @@ disable_mlock = true
         std::fs::write(dir.path().join("config.hcl"), config).unwrap();
         let mut server = BaoServer {
             port,
+            tls: https,
             dir,
             child: None,
         };
@@ -138,8 +162,23 @@ disable_mlock = true
         server
     }
 
+    /// The API's base URL (with TLS: by the certificate's name, see [`BaoServer::http`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("https://openbao.test:{}", self.port)
+        } else {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+    }
+
+    /// A client for assertions, trusting the test CA and resolving `openbao.test` here.
+    pub fn http(&self) -> reqwest::Client {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(TEST_TLS_CA.as_bytes()).unwrap())
+            .resolve("openbao.test", addr)
+            .build()
+            .unwrap()
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -163,7 +202,7 @@ disable_mlock = true
         let url = format!("{}/v1/sys/health", self.url());
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if reqwest::get(&url).await.is_ok() {
+            if self.http().get(&url).send().await.is_ok() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -204,7 +243,7 @@ disable_mlock = true
         let url = format!("{}/v1/sys/health", self.url());
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(&url).await
+            if let Ok(r) = self.http().get(&url).send().await
                 && r.status().as_u16() == 200
             {
                 return;
@@ -220,7 +259,8 @@ disable_mlock = true
 
     /// A raw GET with a token, for assertions.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
+        let r = self
+            .http()
             .get(format!("{}/v1/{path}", self.url()))
             .header("X-Vault-Token", token)
             .send()
@@ -561,4 +601,41 @@ BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQCM8eLfdyXdOnoQNDC9
 CAU6M5u+IJh2w6yju6IvvafkCQIhAMoNmlFeo7wVX+w9qI92kp4v4rtIwGfAYqoQ
 tQbjraOP
 -----END CERTIFICATE-----
+";
+
+/// The CA of [`TEST_TLS_SERVER_CERT`] (self-signed, test only).
+pub const TEST_TLS_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBijCCATGgAwIBAgIUH2yc6Ibp0RqDIJZ5deaLsoy55hQwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPYnJpbmd1cC10ZXN0LWNhMCAXDTI2MTEyMzAyMzc0NFoYDzIx
+MjYxMDMwMDIzNzQ0WjAaMRgwFgYDVQQDDA9icmluZ3VwLXRlc3QtY2EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAAT3/6ZvgtURjg6PuC44+GBQfkEs6Fcm8WZSvc8G
+jQjW/p2wUWAbA2pftviG8A3i1np9o4R58DH8YYZbP75fAzTbo1MwUTAdBgNVHQ4E
+FgQUbk7fAm/Pr63/RwuGcxZs6Fk5nVEwHwYDVR0jBBgwFoAUbk7fAm/Pr63/RwuG
+cxZs6Fk5nVEwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiB1y1eK
+LFDKWUtacO+Yar3F812DJfyxoNhbg0PyIF7gvwIgN2BuU6uCDtRV+7OlTFeKT88F
+6RL3MErmGRqrm3jNaA4=
+-----END CERTIFICATE-----
+";
+
+/// A server certificate for `openbao.test` (DNS SAN), valid for a century; test only.
+const TEST_TLS_SERVER_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBvjCCAWWgAwIBAgIUBgRCwWGmnV7zQN1XdXop2gy6MdwwCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPYnJpbmd1cC10ZXN0LWNhMCAXDTI2MTEyMzAyMzc0NFoYDzIx
+MjYxMDMwMDIzNzQ0WjAXMRUwEwYDVQQDDAxvcGVuYmFvLnRlc3QwWTATBgcqhkjO
+PQIBBggqhkjOPQMBBwNCAAQmlFAhT8TjLeyJsCGDgXqcuiMJGLIED1q5pu94S/vd
+G57g7jGSSigLm3aZ1N4iYpIG+DcWXiillKjO+5aze/38o4GJMIGGMBcGA1UdEQQQ
+MA6CDG9wZW5iYW8udGVzdDAJBgNVHRMEAjAAMAsGA1UdDwQEAwIFoDATBgNVHSUE
+DDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUZYdeS5CaAyDNYYJWF/K6BkXWts4wHwYD
+VR0jBBgwFoAUbk7fAm/Pr63/RwuGcxZs6Fk5nVEwCgYIKoZIzj0EAwIDRwAwRAIg
+UM/wj0jwamprNQ7Kf//cx74/mlGJi1cLS61XwbHl9O0CID4fAnX5MXJ4fxdbMhtn
+OW1IGZRNAxlh5WZcDiKAIRaO
+-----END CERTIFICATE-----
+";
+
+/// The key of [`TEST_TLS_SERVER_CERT`]; test only, guards nothing.
+const TEST_TLS_SERVER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgssq6UQy4J34TeN4a
+9/LsfRw/GJEbipRg/IBx0S8qrzWhRANCAAQmlFAhT8TjLeyJsCGDgXqcuiMJGLIE
+D1q5pu94S/vdG57g7jGSSigLm3aZ1N4iYpIG+DcWXiillKjO+5aze/38
+-----END PRIVATE KEY-----
 ";
