@@ -108,15 +108,28 @@ impl BaoServer {
 
     /// A fresh server; `listener_extra` is added to the listener block.
     pub async fn start_node(node_id: &str, listener_extra: &str) -> BaoServer {
-        Self::start_with(node_id, "tls_disable = true", listener_extra, false).await
+        Self::start_with(node_id, "tls_disable = true", listener_extra, false, "").await
+    }
+
+    /// A fresh raft follower that joins `leader_url` by itself (`retry_join`) once unsealed,
+    /// as Helm charts configure it.
+    pub async fn start_follower(node_id: &str, leader_url: &str) -> BaoServer {
+        let retry_join = format!("retry_join {{\n    leader_api_addr = \"{leader_url}\"\n  }}");
+        Self::start_with(node_id, "tls_disable = true", "", false, &retry_join).await
     }
 
     /// A fresh server that speaks https for `openbao.test`, signed by [`TEST_TLS_CA`].
     pub async fn start_tls() -> BaoServer {
-        Self::start_with("n0", "", "", true).await
+        Self::start_with("n0", "", "", true, "").await
     }
 
-    async fn start_with(node_id: &str, tls: &str, listener_extra: &str, https: bool) -> BaoServer {
+    async fn start_with(
+        node_id: &str,
+        tls: &str,
+        listener_extra: &str,
+        https: bool,
+        storage_extra: &str,
+    ) -> BaoServer {
         let dir = tempfile::tempdir().unwrap();
         let tls = if https {
             let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
@@ -138,6 +151,7 @@ impl BaoServer {
   path = "{data}"
   node_id = "{node_id}"
   performance_multiplier = 1
+  {storage_extra}
 }}
 listener "tcp" {{
   address = "127.0.0.1:{port}"

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::client::error_text;
 use super::custody::Custody;
 use super::endpoint::Endpoint;
 use crate::phase::model::VaultUnsealStep;
@@ -14,6 +15,10 @@ use crate::steps::{Applied, Probe, StepContext, StepError};
 
 /// How long a joined follower may take to finish unsealing (it fetches the keyring from the leader).
 const SETTLE: Duration = Duration::from_secs(30);
+
+/// How long an uninitialised server may take to start answering unseal (a `retry_join`
+/// follower waits for an active leader, then retries every few seconds).
+const RETRY_JOIN_WAIT: Duration = Duration::from_secs(15);
 
 /// Read-only: which servers are sealed.
 pub async fn probe(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Probe, StepError> {
@@ -58,13 +63,8 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Appl
         }
         let keys = keys.as_deref().unwrap_or_default();
         let mut joined = false;
-        if status["initialized"].as_bool() == Some(false) {
-            let Some(join) = &spec.raft_join else {
-                return Err(StepError::Failed(format!(
-                    "step {id}: OpenBao {} is not initialised; run vault-init against it, or set `raft_join` if it is a raft follower",
-                    endpoint.name
-                )));
-            };
+        let uninitialised = status["initialized"].as_bool() == Some(false);
+        if uninitialised && let Some(join) = &spec.raft_join {
             let mut request = json!({"leader_api_addr": ctx.templates.render(&join.leader_api_addr, &Locals::default())?});
             if let Some(ca) = &join.leader_ca_cert {
                 request["leader_ca_cert"] = json!(ctx.templates.render(ca, &Locals::default())?);
@@ -80,13 +80,19 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Appl
             joined = true;
         }
         (ctx.progress)(format!("unsealing {}", endpoint.name));
-        unseal(
-            &id,
-            endpoint,
-            keys,
-            status["progress"].as_u64().unwrap_or(0) > 0,
-        )
-        .await?;
+        // An uninitialised server without `raft_join` may still be a follower that joins by
+        // itself (`retry_join` in its config) once it has the keys: unseal it, and explain if
+        // it is not one.
+        unseal(&id, endpoint, keys, status["progress"].as_u64().unwrap_or(0) > 0)
+            .await
+            .map_err(|e| match e {
+                StepError::Failed(message) if uninitialised && !joined => StepError::Failed(format!(
+                    "{message}; OpenBao {} is not initialised: run vault-init against it, set `raft_join` if it is a raft follower, \
+                     or give it `retry_join` in its raft storage config",
+                    endpoint.name
+                )),
+                other => other,
+            })?;
         done.push(if joined {
             format!("{} (joined)", endpoint.name)
         } else {
@@ -151,11 +157,31 @@ async fn unseal(
             .await?;
     }
     let mut given = 0;
+    let join_deadline = Instant::now() + RETRY_JOIN_WAIT;
     for key in keys {
-        let status = endpoint
+        let body = json!({"key": key});
+        let mut response = endpoint
             .client
-            .write(Method::PUT, "sys/unseal", Some(&json!({"key": key})))
+            .request(Method::PUT, "sys/unseal", Some(&body))
             .await?;
+        // A follower with `retry_join` answers "not initialized" until its join loop has
+        // fetched the leader's challenge, which needs the leader active: wait for that.
+        while response.status == 400
+            && error_text(&response.body).contains("not initialized")
+            && Instant::now() < join_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            response = endpoint
+                .client
+                .request(Method::PUT, "sys/unseal", Some(&body))
+                .await?;
+        }
+        if !response.is_success() {
+            return Err(endpoint
+                .client
+                .unexpected(&Method::PUT, "sys/unseal", &response));
+        }
+        let status = response.body;
         given += 1;
         if status["sealed"].as_bool() == Some(false) {
             return Ok(());
@@ -303,5 +329,66 @@ mod tests {
             harness.probe(unseal()).await.unwrap(),
             Probe::Done(_)
         ));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn followers_with_retry_join_in_their_config_are_unsealed_without_raft_join() {
+        let leader = BaoServer::start_node("n0", "").await;
+        let followers = [
+            BaoServer::start_follower("n1", &leader.url()).await,
+            BaoServer::start_follower("n2", &leader.url()).await,
+        ];
+        let harness = Harness::new();
+        harness
+            .cluster
+            .add_pod("vault", "vault-0", json!({"app": "openbao"}), leader.port);
+        for (index, node) in followers.iter().enumerate() {
+            harness.cluster.add_pod(
+                "vault",
+                &format!("vault-{}", index + 1),
+                json!({"app": "openbao"}),
+                node.port,
+            );
+        }
+        harness
+            .apply(init_step(pod_target("vault", Some("vault-0"), None)))
+            .await
+            .unwrap();
+        let unseal = || unseal_step(pod_target("vault", None, Some("app=openbao")));
+        let first = harness.apply(unseal()).await.unwrap();
+        assert!(matches!(first, Applied::Changed(_)), "{first:?}");
+        for node in followers.iter().chain([&leader]) {
+            let (_, status) = node.get("sys/seal-status", "").await;
+            assert_eq!(
+                status["sealed"], false,
+                "node on port {} is unsealed",
+                node.port
+            );
+        }
+        leader.wait_active().await;
+        let root = harness.custody().1.unwrap();
+        let (_, config) = leader.get("sys/storage/raft/configuration", &root).await;
+        assert_eq!(
+            config["data"]["config"]["servers"].as_array().map(Vec::len),
+            Some(3),
+            "{config}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_uninitialised_server_that_is_no_follower_gets_a_clear_error() {
+        let other = BaoServer::start().await;
+        let lone = BaoServer::start().await;
+        let harness = Harness::new();
+        harness.apply(init_step(url_target(&other))).await.unwrap();
+        let error = harness
+            .apply(unseal_step(url_target(&lone)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is not initialised") && error.contains("raft_join"),
+            "{error}"
+        );
     }
 }
