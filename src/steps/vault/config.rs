@@ -526,6 +526,37 @@ policies:
                 .unwrap()
                 .contains("\"list\"")
         );
+
+        // A changed role: the role alone is rewritten, whole.
+        let StepKind::VaultConfig(mut spec) = config_step(&server, "list", "kv") else {
+            unreachable!()
+        };
+        let role = spec
+            .auth
+            .get_mut("kubernetes")
+            .unwrap()
+            .roles
+            .get_mut("external-secrets")
+            .unwrap();
+        role.insert("ttl".into(), serde_json::json!("2h"));
+        let before = writes(server.port);
+        let changed = harness.apply(StepKind::VaultConfig(spec)).await.unwrap();
+        assert!(
+            matches!(&changed, Applied::Changed(m) if m == "auth kubernetes/ role external-secrets"),
+            "{changed:?}"
+        );
+        let new_writes: Vec<_> = writes(server.port).into_iter().skip(before.len()).collect();
+        assert_eq!(
+            new_writes,
+            vec![(
+                "POST".to_string(),
+                "auth/kubernetes/role/external-secrets".to_string()
+            )]
+        );
+        let (_, role) = server
+            .get("auth/kubernetes/role/external-secrets", &root)
+            .await;
+        assert_eq!(role["data"]["token_ttl"], 7200);
         harness.assert_no_leak(&[root]);
     }
 
