@@ -411,4 +411,39 @@ mod tests {
         assert_eq!(harness.custody().0, keys);
         harness.assert_no_leak(&keys);
     }
+
+    /// A PGP public key (ed25519 + cv25519, test only; its secret half was never kept).
+    const TEST_PGP_KEY: &str = "mDMEawOoMBYJKwYBBAHaRw8BAQdAPheou6Kg0AUPxOotmdqyqvEauGPgaErgkdj2nHRPI6q0I2JyaW5ndXAgdGVzdCA8dGVzdEBicmluZ3VwLmludmFsaWQ+iJYEExYIAD4WIQR/67Tkd9aUpdcCtMRmY+CvQguWBwUCawOoMAIbAQUJiYNXkAULCQgHAgYVCgkICwIEFgIDAQIeAQIXgAAKCRBmY+CvQguWB2OpAP4ydV4l9E2cGd7vRKwD/f+eDnL3rOTxoXc+kfiEMQPJxQD/WPz2VyfXEIp/u79GBJY3jR1FgufospV0f/LIbfv/5g+4OARrA6gwEgorBgEEAZdVAQUBAQdAglEgxE65US9Sc9U+Q6SEPnf5UMK751fDGjMOdRaVwzQDAQgHiH4EGBYIACYWIQR/67Tkd9aUpdcCtMRmY+CvQguWBwUCawOoMAIbDAUJiYNXkAAKCRBmY+CvQguWB0oiAP4zAH8+gWMnzGlvX/VRJHKO1NlLSmLBsqMupFPba2N0mwEA6YMJNW/RZeCW6uCyTMfWJsU1p8vyxiR2sCjzIJDHbAE=";
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pgp_encrypted_keys_are_stored_as_ciphertext_and_unseal_says_it_cannot_use_them() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        let StepKind::VaultInit(mut spec) = init_step(url_target(&server)) else {
+            unreachable!()
+        };
+        spec.pgp_keys = vec![TEST_PGP_KEY.to_string(); 3];
+        spec.root_token_pgp_key = Some(TEST_PGP_KEY.to_string());
+        let applied = harness.apply(StepKind::VaultInit(spec)).await.unwrap();
+        assert!(matches!(applied, Applied::Changed(_)), "{applied:?}");
+        assert_eq!(harness.custody().0.len(), 3);
+        assert_eq!(harness.custody().1, None, "no plain root token");
+        assert!(
+            harness
+                .secret_key("vault", "vault-init", "root_token_pgp")
+                .is_some()
+        );
+        assert_eq!(
+            harness
+                .secret_key("vault", "vault-init", "unseal_keys_pgp")
+                .as_deref(),
+            Some("true")
+        );
+        let error = harness
+            .apply(super::super::testing::unseal_step(url_target(&server)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("PGP-encrypted"), "{error}");
+    }
 }
