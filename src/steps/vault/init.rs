@@ -446,4 +446,26 @@ mod tests {
             .to_string();
         assert!(error.contains("PGP-encrypted"), "{error}");
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unwritable_custody_secret_stops_before_init() {
+        let server = BaoServer::start().await;
+        let harness = Harness::new();
+        let StepKind::VaultInit(mut spec) = init_step(url_target(&server)) else {
+            unreachable!()
+        };
+        spec.custody = VaultCustody {
+            secret: Some("missing-namespace/vault-init".parse().unwrap()),
+            file: None,
+        };
+        let error = harness
+            .apply(StepKind::VaultInit(spec))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("nothing was initialised"), "{error}");
+        let (_, status) = server.get("sys/init", "").await;
+        assert_eq!(status["initialized"], false);
+        assert!(writes(server.port).is_empty());
+    }
 }
