@@ -13,7 +13,8 @@ use super::dag::PhaseSet;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{
     ApplyStep, ExecStep, HttpStep, Mode, PHASE_SCHEMA, Phase, PromptStep, SecretStep, SkipIf, Step,
-    StepKind, WaitStep, parse_duration,
+    StepKind, VaultConfigStep, VaultInitStep, VaultKvStep, VaultRootTokenStep, VaultUnsealStep, WaitStep,
+    parse_duration,
 };
 use super::suggest;
 use super::validate;
@@ -513,6 +514,11 @@ fn parse_step(
         }),
         "wait" => deserialize::<WaitStep>(&rest).map(StepKind::Wait),
         "prompt" => deserialize::<PromptStep>(&rest).map(StepKind::Prompt),
+        "vault-init" => deserialize::<VaultInitStep>(&rest).map(StepKind::VaultInit),
+        "vault-unseal" => deserialize::<VaultUnsealStep>(&rest).map(StepKind::VaultUnseal),
+        "vault-config" => deserialize::<VaultConfigStep>(&rest).map(StepKind::VaultConfig),
+        "vault-kv" => deserialize::<VaultKvStep>(&rest).map(StepKind::VaultKv),
+        "vault-root-token" => deserialize::<VaultRootTokenStep>(&rest).map(StepKind::VaultRootToken),
         _ => unreachable!("kind checked against StepKind::NAMES"),
     };
     let kind = match parsed {
@@ -613,6 +619,11 @@ pub fn kind_fields(kind: &str) -> &'static [&'static str] {
         "http" => fields_of::<HttpStep>(),
         "wait" => fields_of::<WaitStep>(),
         "prompt" => fields_of::<PromptStep>(),
+        "vault-init" => fields_of::<VaultInitStep>(),
+        "vault-unseal" => fields_of::<VaultUnsealStep>(),
+        "vault-config" => fields_of::<VaultConfigStep>(),
+        "vault-kv" => fields_of::<VaultKvStep>(),
+        "vault-root-token" => fields_of::<VaultRootTokenStep>(),
         _ => &[],
     }
 }

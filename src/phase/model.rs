@@ -65,11 +65,27 @@ pub enum StepKind {
     Http(HttpStep),
     Wait(WaitStep),
     Prompt(PromptStep),
+    VaultInit(VaultInitStep),
+    VaultUnseal(VaultUnsealStep),
+    VaultConfig(VaultConfigStep),
+    VaultKv(VaultKvStep),
+    VaultRootToken(VaultRootTokenStep),
 }
 
 impl StepKind {
-    pub const NAMES: &'static [&'static str] =
-        &["secret", "apply", "exec", "http", "wait", "prompt"];
+    pub const NAMES: &'static [&'static str] = &[
+        "secret",
+        "apply",
+        "exec",
+        "http",
+        "wait",
+        "prompt",
+        "vault-init",
+        "vault-unseal",
+        "vault-config",
+        "vault-kv",
+        "vault-root-token",
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -79,13 +95,27 @@ impl StepKind {
             StepKind::Http(_) => "http",
             StepKind::Wait(_) => "wait",
             StepKind::Prompt(_) => "prompt",
+            StepKind::VaultInit(_) => "vault-init",
+            StepKind::VaultUnseal(_) => "vault-unseal",
+            StepKind::VaultConfig(_) => "vault-config",
+            StepKind::VaultKv(_) => "vault-kv",
+            StepKind::VaultRootToken(_) => "vault-root-token",
         }
     }
 
     pub fn default_mode(&self) -> Mode {
         match self {
-            StepKind::Secret(_) | StepKind::Apply(_) | StepKind::Wait(_) => Mode::Ensure,
-            StepKind::Exec(_) | StepKind::Http(_) | StepKind::Prompt(_) => Mode::Once,
+            StepKind::Secret(_)
+            | StepKind::Apply(_)
+            | StepKind::Wait(_)
+            | StepKind::VaultUnseal(_)
+            | StepKind::VaultConfig(_)
+            | StepKind::VaultKv(_) => Mode::Ensure,
+            StepKind::Exec(_)
+            | StepKind::Http(_)
+            | StepKind::Prompt(_)
+            | StepKind::VaultInit(_)
+            | StepKind::VaultRootToken(_) => Mode::Once,
         }
     }
 }
@@ -648,4 +678,195 @@ pub struct PromptStep {
     /// Hidden input (the default); `false` echoes and is for non-secret answers.
     #[serde(default = "default_true")]
     pub hidden: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// vault (OpenBao / Vault through its HTTP API; see docs/vault.md)
+
+/// Where a Vault server is: `url` (with optional `tls`), or `pod` (+ `port`) reached through a
+/// port-forward. Exactly one of `url` and `pod`; checked when the step runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultTarget {
+    /// Base URL (template), e.g. `https://vault.example:8200`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A pod by name, or every pod matching `selector` (`vault-unseal`), or the first one by
+    /// name (the other kinds).
+    #[serde(default)]
+    pub pod: Option<PodSelector>,
+    /// The pod's API port. Default 8200.
+    #[serde(default = "default_vault_port")]
+    pub port: u16,
+    /// For a `url`: CA and server name. For a `pod`: its presence switches to https, with the
+    /// server name checked against the certificate (required then).
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+fn default_vault_port() -> u16 {
+    8200
+}
+
+/// Where unseal keys and the root token are kept. Without a `custody` block: the Secret
+/// `vault/vault-init`. With one: exactly what it names (a Secret, a 0600 file, or both).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultCustody {
+    #[serde(default)]
+    pub secret: Option<ObjectName>,
+    /// A local file written 0600 with fsync the moment Vault answers `sys/init`.
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Default for VaultCustody {
+    fn default() -> Self {
+        VaultCustody { secret: Some(ObjectName { namespace: "vault".into(), name: "vault-init".into() }), file: None }
+    }
+}
+
+/// Where a Vault token comes from, when not the root token in custody.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultToken {
+    pub secret: SecretKeyRef,
+}
+
+/// Initialise Vault once and put the keys in custody before anything else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultInitStep {
+    pub vault: VaultTarget,
+    /// Default 5.
+    #[serde(default = "default_secret_shares")]
+    pub secret_shares: u8,
+    /// Default 3.
+    #[serde(default = "default_secret_threshold")]
+    pub secret_threshold: u8,
+    /// Base64 PGP public keys, one per share: Vault encrypts each share to one of them.
+    #[serde(default)]
+    pub pgp_keys: Vec<String>,
+    /// Base64 PGP public key the root token is encrypted to.
+    #[serde(default)]
+    pub root_token_pgp_key: Option<String>,
+    #[serde(default)]
+    pub custody: VaultCustody,
+}
+
+fn default_secret_shares() -> u8 {
+    5
+}
+
+fn default_secret_threshold() -> u8 {
+    3
+}
+
+/// Unseal every server of the target with the keys in custody.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultUnsealStep {
+    pub vault: VaultTarget,
+    #[serde(default)]
+    pub custody: VaultCustody,
+    /// Uninitialised servers join this raft leader before they are unsealed.
+    #[serde(default)]
+    pub raft_join: Option<RaftJoin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftJoin {
+    /// The leader's API address as the followers reach it (template).
+    pub leader_api_addr: String,
+    /// PEM CA of the leader's listener (template).
+    #[serde(default)]
+    pub leader_ca_cert: Option<String>,
+}
+
+/// Converge mounts, auth methods (config and roles) and policies: read, diff, write what differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfigStep {
+    pub vault: VaultTarget,
+    #[serde(default)]
+    pub custody: VaultCustody,
+    /// A token to use instead of the root token in custody.
+    #[serde(default)]
+    pub token: Option<VaultToken>,
+    /// Secrets engines by path (`secret`, `kv`).
+    #[serde(default)]
+    pub mounts: BTreeMap<String, VaultMount>,
+    /// Auth methods by path (`kubernetes`).
+    #[serde(default)]
+    pub auth: BTreeMap<String, VaultAuthMethod>,
+    /// ACL policies by name: HCL text (template).
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultMount {
+    #[serde(rename = "type")]
+    pub engine: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Engine options (`version: "2"` for kv); values are templates.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultAuthMethod {
+    #[serde(rename = "type")]
+    pub method: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Written to `auth/<path>/config`; every string is a template.
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
+    /// Written to `auth/<path>/role/<name>`; every string is a template.
+    #[serde(default)]
+    pub roles: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+/// Seed KV v2 paths: missing keys are generated, existing keys are never rewritten.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultKvStep {
+    pub vault: VaultTarget,
+    #[serde(default)]
+    pub custody: VaultCustody,
+    #[serde(default)]
+    pub token: Option<VaultToken>,
+    /// The KV v2 mount. Default `secret`.
+    #[serde(default = "default_kv_mount")]
+    pub mount: String,
+    /// Path under the mount → key → how its value is made.
+    pub paths: BTreeMap<String, BTreeMap<String, Generator>>,
+}
+
+fn default_kv_mount() -> String {
+    "secret".into()
+}
+
+/// Root-token hygiene.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultRootTokenStep {
+    pub vault: VaultTarget,
+    #[serde(default)]
+    pub custody: VaultCustody,
+    pub action: RootTokenAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootTokenAction {
+    /// Revoke the root token in custody and mark it revoked.
+    Revoke,
+    /// Make a new root token from the unseal keys in custody (generate-root) and store it.
+    Generate,
 }

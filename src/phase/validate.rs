@@ -11,7 +11,7 @@ use marked_yaml::types::MarkedScalarNode;
 use super::dag::find_cycle;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::{LoadedPhase, node_at, start};
-use super::model::{Capture, Generator, HttpTarget, Phase, SkipIf, Step, StepKind, WaitFor};
+use super::model::{Capture, Generator, HttpTarget, Phase, SkipIf, Step, StepKind, VaultTarget, WaitFor};
 use super::producers::{ObjectKind, Producers};
 use super::suggest;
 use super::template::{self, FUNCTIONS, TemplatePosition, TemplateRefs};
@@ -650,6 +650,51 @@ impl Checker<'_> {
                     );
                 }
             }
+            StepKind::VaultInit(init) => {
+                self.vault_target(place, &init.vault, at(&["vault"]));
+                if init.secret_threshold == 0 || init.secret_threshold > init.secret_shares {
+                    self.push(
+                        place
+                            .at(at(&["secret_threshold"]), format!(
+                                "`secret_threshold` {} must be between 1 and `secret_shares` ({})",
+                                init.secret_threshold, init.secret_shares
+                            ))
+                            .hint("e.g. secret_shares: 5 with secret_threshold: 3"),
+                    );
+                }
+                if !init.pgp_keys.is_empty() && init.pgp_keys.len() != usize::from(init.secret_shares) {
+                    self.push(
+                        place
+                            .at(at(&["pgp_keys"]), format!(
+                                "{} `pgp_keys` for {} shares",
+                                init.pgp_keys.len(), init.secret_shares
+                            ))
+                            .hint("give one PGP key per share, or none"),
+                    );
+                }
+            }
+            StepKind::VaultUnseal(step) => self.vault_target(place, &step.vault, at(&["vault"])),
+            StepKind::VaultConfig(step) => self.vault_target(place, &step.vault, at(&["vault"])),
+            StepKind::VaultKv(step) => self.vault_target(place, &step.vault, at(&["vault"])),
+            StepKind::VaultRootToken(step) => self.vault_target(place, &step.vault, at(&["vault"])),
+        }
+    }
+
+    fn vault_target(&mut self, place: &Place<'_>, vault: &VaultTarget, node: &Node) {
+        match (&vault.url, &vault.pod) {
+            (Some(_), Some(_)) => self.push(
+                place.at(node, "`vault` has both `url` and `pod`").hint("keep one: `url` for a reachable address, `pod` to go through a port-forward"),
+            ),
+            (None, None) => self.push(
+                place.at(node, "`vault` has neither `url` nor `pod`").hint("add `pod: {namespace: vault, selector: app.kubernetes.io/name=openbao}` or `url: https://...`"),
+            ),
+            (None, Some(pod)) => self.pod(
+                place,
+                node_at(node, &["pod"]).unwrap_or(node),
+                pod.name.is_some(),
+                pod.selector.is_some(),
+            ),
+            (Some(_), None) => {}
         }
     }
 

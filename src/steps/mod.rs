@@ -12,6 +12,7 @@ mod secret;
 mod secret_data;
 mod store;
 mod timeouts;
+pub mod vault;
 mod wait;
 
 #[cfg(test)]
@@ -127,6 +128,11 @@ pub async fn probe(ctx: &StepContext<'_>) -> Result<Probe, StepError> {
             StepKind::Http(spec) => http::probe(ctx, spec).await,
             StepKind::Wait(spec) => wait::probe(ctx, spec).await,
             StepKind::Prompt(spec) => prompt::probe(ctx, spec).await,
+            StepKind::VaultInit(spec) => vault::init::probe(ctx, spec).await,
+            StepKind::VaultUnseal(spec) => vault::unseal::probe(ctx, spec).await,
+            StepKind::VaultConfig(spec) => vault::config::probe(ctx, spec).await,
+            StepKind::VaultKv(spec) => vault::kv::probe(ctx, spec).await,
+            StepKind::VaultRootToken(spec) => vault::root_token::probe(ctx, spec).await,
         }
     };
     match tokio::time::timeout(limit, work).await {
@@ -147,6 +153,11 @@ pub async fn apply(ctx: &StepContext<'_>) -> Result<Applied, StepError> {
             StepKind::Http(spec) => http::apply(ctx, spec).await,
             StepKind::Wait(spec) => wait::apply(ctx, spec).await,
             StepKind::Prompt(spec) => prompt::apply(ctx, spec).await,
+            StepKind::VaultInit(spec) => vault::init::apply(ctx, spec).await,
+            StepKind::VaultUnseal(spec) => vault::unseal::apply(ctx, spec).await,
+            StepKind::VaultConfig(spec) => vault::config::apply(ctx, spec).await,
+            StepKind::VaultKv(spec) => vault::kv::apply(ctx, spec).await,
+            StepKind::VaultRootToken(spec) => vault::root_token::apply(ctx, spec).await,
         }
     };
     // Waits keep their own deadline and say what they last saw; this guard is the backstop.

@@ -9,6 +9,12 @@ use crate::phase::model::{Step, StepKind};
 pub fn for_step(step: &Step) -> Duration {
     step.timeout.map(|t| t.0).unwrap_or(match &step.kind {
         StepKind::Exec(_) | StepKind::Wait(_) => Duration::from_secs(300),
+        // Unseal and join walk every replica; configuration is many small requests.
+        StepKind::VaultInit(_)
+        | StepKind::VaultUnseal(_)
+        | StepKind::VaultConfig(_)
+        | StepKind::VaultKv(_)
+        | StepKind::VaultRootToken(_) => Duration::from_secs(180),
         StepKind::Http(_) | StepKind::Secret(_) | StepKind::Apply(_) | StepKind::Prompt(_) => {
             Duration::from_secs(60)
         }

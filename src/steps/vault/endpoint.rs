@@ -1,0 +1,347 @@
+//! Reaching a Vault target: a URL, or pods through port-forwards. An [`Endpoint`] owns its
+//! forward, so the client stays usable exactly as long as the endpoint lives.
+
+use base64::Engine as _;
+
+use super::client::VaultClient;
+use crate::cluster::{LocalForward, TypeRef};
+use crate::phase::model::{CaSource, PodSelector, Tls, VaultTarget};
+use crate::phase::template::Locals;
+use crate::steps::{StepContext, StepError};
+
+/// One reachable server.
+pub struct Endpoint {
+    pub client: VaultClient,
+    /// `pod ns/name` or the URL, for messages.
+    pub name: String,
+    /// The pod's name when the target is a pod.
+    pub pod: Option<String>,
+    _forward: Option<LocalForward>,
+}
+
+impl Endpoint {
+    /// The target's single server: the URL, the named pod, or the first running pod (by name)
+    /// matching the selector.
+    pub async fn one(ctx: &StepContext<'_>, target: &VaultTarget) -> Result<Endpoint, StepError> {
+        let mut all = Self::resolve(ctx, target, false).await?;
+        Ok(all.remove(0))
+    }
+
+    /// Every server of the target: the URL, the named pod, or every pod matching the selector.
+    pub async fn all(
+        ctx: &StepContext<'_>,
+        target: &VaultTarget,
+    ) -> Result<Vec<Endpoint>, StepError> {
+        Self::resolve(ctx, target, true).await
+    }
+
+    async fn resolve(
+        ctx: &StepContext<'_>,
+        target: &VaultTarget,
+        every: bool,
+    ) -> Result<Vec<Endpoint>, StepError> {
+        let id = ctx.full_id();
+        match (&target.url, &target.pod) {
+            (Some(url), None) => {
+                let url = ctx.templates.render(url, &Locals::default())?;
+                Ok(vec![url_endpoint(ctx, &url, target.tls.as_ref()).await?])
+            }
+            (None, Some(pod)) => {
+                let names = pod_names(ctx, pod, every).await?;
+                let mut endpoints = Vec::with_capacity(names.len());
+                for name in names {
+                    endpoints.push(
+                        pod_endpoint(ctx, &pod.namespace, &name, target.port, target.tls.as_ref())
+                            .await?,
+                    );
+                }
+                Ok(endpoints)
+            }
+            _ => Err(StepError::Failed(format!(
+                "step {id}: `vault` needs exactly one of `url` and `pod`"
+            ))),
+        }
+    }
+}
+
+async fn pod_names(
+    ctx: &StepContext<'_>,
+    pod: &PodSelector,
+    every: bool,
+) -> Result<Vec<String>, StepError> {
+    let id = ctx.full_id();
+    match (&pod.name, &pod.selector) {
+        (Some(name), None) => Ok(vec![name.clone()]),
+        (None, Some(selector)) => {
+            let pods = ctx
+                .cluster
+                .list(&TypeRef::pod(), Some(&pod.namespace), Some(selector))
+                .await?;
+            let mut names: Vec<(String, bool)> = pods
+                .iter()
+                .filter_map(|p| {
+                    let name = p["metadata"]["name"].as_str()?.to_string();
+                    let running = p["status"]["phase"].as_str() == Some("Running");
+                    Some((name, running))
+                })
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                return Err(StepError::Transient(format!(
+                    "step {id}: no pod in namespace {} matches `{selector}` yet; is OpenBao deployed?",
+                    pod.namespace
+                )));
+            }
+            if every {
+                if let Some((name, _)) = names.iter().find(|(_, running)| !running) {
+                    return Err(StepError::Transient(format!(
+                        "step {id}: pod {}/{name} is not running yet; it is retried, or re-run `bringup run` once it runs",
+                        pod.namespace
+                    )));
+                }
+                Ok(names.into_iter().map(|(n, _)| n).collect())
+            } else {
+                names.into_iter().find(|(_, running)| *running).map(|(n, _)| vec![n]).ok_or_else(|| {
+                    StepError::Transient(format!("step {id}: no pod matching `{selector}` in namespace {} is running yet", pod.namespace))
+                })
+            }
+        }
+        _ => Err(StepError::Failed(format!(
+            "step {id}: `vault.pod` needs exactly one of `name` and `selector`"
+        ))),
+    }
+}
+
+async fn pod_endpoint(
+    ctx: &StepContext<'_>,
+    namespace: &str,
+    pod: &str,
+    port: u16,
+    tls: Option<&Tls>,
+) -> Result<Endpoint, StepError> {
+    let forward = LocalForward::start(ctx.cluster.clone(), namespace, pod, port).await?;
+    let name = format!("pod {namespace}/{pod}");
+    let client = match tls {
+        None => VaultClient::new(
+            &format!("http://{}", forward.addr),
+            &name,
+            ctx.redactor.clone(),
+        )?,
+        Some(tls) => {
+            let server_name = tls.server_name.as_deref().ok_or_else(|| {
+                StepError::Failed(format!(
+                    "step {}: `vault.tls` on a pod target needs `server_name`: the name in OpenBao's certificate",
+                    ctx.full_id()
+                ))
+            })?;
+            let server_name = ctx.templates.render(server_name, &Locals::default())?;
+            let ca = read_ca(ctx, tls.ca.as_ref()).await?;
+            VaultClient::with_tls(
+                &format!("https://{server_name}:{}", forward.addr.port()),
+                &name,
+                ca.as_deref(),
+                Some((&server_name, forward.addr)),
+                ctx.redactor.clone(),
+            )?
+        }
+    };
+    Ok(Endpoint {
+        client,
+        name,
+        pod: Some(pod.to_string()),
+        _forward: Some(forward),
+    })
+}
+
+async fn url_endpoint(
+    ctx: &StepContext<'_>,
+    url: &str,
+    tls: Option<&Tls>,
+) -> Result<Endpoint, StepError> {
+    let ca = read_ca(ctx, tls.and_then(|t| t.ca.as_ref())).await?;
+    let server_name = match tls.and_then(|t| t.server_name.as_deref()) {
+        Some(name) => Some(ctx.templates.render(name, &Locals::default())?),
+        None => None,
+    };
+    let client = match server_name {
+        None => VaultClient::with_tls(url, url, ca.as_deref(), None, ctx.redactor.clone())?,
+        Some(server_name) => {
+            // Connect to the URL's address but check the certificate for `server_name`.
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                StepError::Failed(format!(
+                    "step {}: `vault.url` {url} is not a URL: {e}",
+                    ctx.full_id()
+                ))
+            })?;
+            let host = parsed.host_str().unwrap_or_default().to_string();
+            let port = parsed.port_or_known_default().unwrap_or(8200);
+            let addr = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| {
+                    StepError::Transient(format!("step {}: cannot resolve {host}", ctx.full_id()))
+                })?;
+            let mut base = parsed.clone();
+            base.set_host(Some(&server_name)).map_err(|e| {
+                StepError::Failed(format!(
+                    "step {}: server name {server_name}: {e}",
+                    ctx.full_id()
+                ))
+            })?;
+            VaultClient::with_tls(
+                base.as_str(),
+                url,
+                ca.as_deref(),
+                Some((&server_name, addr)),
+                ctx.redactor.clone(),
+            )?
+        }
+    };
+    Ok(Endpoint {
+        client,
+        name: url.to_string(),
+        pod: None,
+        _forward: None,
+    })
+}
+
+async fn read_ca(
+    ctx: &StepContext<'_>,
+    ca: Option<&CaSource>,
+) -> Result<Option<Vec<u8>>, StepError> {
+    let id = ctx.full_id();
+    Ok(match ca {
+        None => None,
+        Some(CaSource::File(path)) => Some(std::fs::read(path).map_err(|e| {
+            StepError::Failed(format!(
+                "step {id}: reading the CA file {}: {e}",
+                path.display()
+            ))
+        })?),
+        Some(CaSource::Secret(r)) => {
+            let secret = ctx
+                .cluster
+                .get(
+                    &TypeRef::secret(),
+                    Some(&r.secret.namespace),
+                    &r.secret.name,
+                )
+                .await?;
+            let encoded = secret.as_ref().and_then(|s| s["data"][&r.key].as_str()).ok_or_else(|| {
+                StepError::Failed(format!("step {id}: the CA Secret key {r} does not exist; create it or fix `vault.tls.ca`"))
+            })?;
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|e| {
+                        StepError::Failed(format!(
+                            "step {id}: the CA Secret key {r} is not base64: {e}"
+                        ))
+                    })?,
+            )
+        }
+        Some(CaSource::Configmap(r)) => {
+            let map = ctx
+                .cluster
+                .get(
+                    &TypeRef::config_map(),
+                    Some(&r.secret.namespace),
+                    &r.secret.name,
+                )
+                .await?;
+            let text = map.as_ref().and_then(|m| m["data"][&r.key].as_str()).ok_or_else(|| {
+                StepError::Failed(format!("step {id}: the CA ConfigMap key {r} does not exist; create it or fix `vault.tls.ca`"))
+            })?;
+            Some(text.as_bytes().to_vec())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{
+        BaoServer, Harness, TEST_TLS_CA, init_step, pod_target, unseal_step,
+    };
+    use crate::cluster::TypeRef;
+    use crate::phase::model::{CaSource, Tls, VaultTarget};
+    use crate::steps::Probe;
+
+    fn https_url(server: &BaoServer, ca: Option<CaSource>) -> VaultTarget {
+        VaultTarget {
+            url: Some(format!("https://127.0.0.1:{}", server.port)),
+            pod: None,
+            port: 8200,
+            tls: Some(Tls {
+                ca,
+                server_name: Some("openbao.test".into()),
+            }),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tls_is_verified_against_the_named_ca_and_server_name() {
+        let server = BaoServer::start_tls().await;
+        let harness = Harness::new();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, TEST_TLS_CA).unwrap();
+
+        let error = harness
+            .probe(init_step(https_url(&server, None)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("certificate"),
+            "an unknown CA is refused: {error}"
+        );
+
+        let probe = harness
+            .probe(init_step(https_url(&server, Some(CaSource::File(ca_file)))))
+            .await
+            .unwrap();
+        assert!(matches!(probe, Probe::NeedsWork(_)), "{probe:?}");
+
+        // A pod target over a port-forward, with the CA from a Secret.
+        use base64::Engine as _;
+        harness
+            .fake()
+            .insert(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "openbao-tls", "namespace": "vault"},
+            "data": {"ca.crt": base64::engine::general_purpose::STANDARD.encode(TEST_TLS_CA)}}));
+        harness
+            .cluster
+            .add_pod("vault", "vault-0", json!({"app": "openbao"}), server.port);
+        let mut pod = pod_target("vault", Some("vault-0"), None);
+        pod.tls = Some(Tls {
+            ca: Some(CaSource::Secret(
+                serde_json::from_value(json!("vault/openbao-tls/ca.crt")).unwrap(),
+            )),
+            server_name: Some("openbao.test".into()),
+        });
+        harness.apply(init_step(pod.clone())).await.unwrap();
+        harness.apply(unseal_step(pod.clone())).await.unwrap();
+        let (_, status) = server.get("sys/seal-status", "").await;
+        assert_eq!(status["sealed"], false);
+        assert!(
+            harness
+                .fake()
+                .object(&TypeRef::secret(), Some("vault"), "vault-init")
+                .is_some()
+        );
+
+        pod.tls = Some(Tls {
+            ca: None,
+            server_name: None,
+        });
+        let error = harness
+            .probe(unseal_step(pod))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("server_name"), "{error}");
+    }
+}
