@@ -15,11 +15,21 @@ fn first_run_creates_everything_and_a_second_changes_nothing() {
     let admin = env.secret("global", "app.admin").expect("app.admin exists");
     assert_eq!(admin.keys().collect::<Vec<_>>(), ["htpasswd", "password"]);
     assert_eq!(admin["password"].len(), 24);
-    assert!(bcrypt::verify(&admin["password"], admin["htpasswd"].trim_start_matches("admin:")).unwrap());
-    let derived = env.secret("global", "app.derived").expect("app.derived exists");
+    assert!(
+        bcrypt::verify(
+            &admin["password"],
+            admin["htpasswd"].trim_start_matches("admin:")
+        )
+        .unwrap()
+    );
+    let derived = env
+        .secret("global", "app.derived")
+        .expect("app.derived exists");
     assert_eq!(derived["copy"], CANARY);
     assert_eq!(derived["token"].len(), 32, "16 random bytes, hex");
-    let settings = env.object("v1", "ConfigMap", Some("demo"), "settings").expect("settings exists");
+    let settings = env
+        .object("v1", "ConfigMap", Some("demo"), "settings")
+        .expect("settings exists");
     assert_eq!(settings["data"]["greeting"], "hello");
 
     let before = env.audit().len();
@@ -28,16 +38,34 @@ fn first_run_creates_everything_and_a_second_changes_nothing() {
     let requests: Vec<_> = env.audit().into_iter().skip(before).collect();
     let writes: Vec<_> = requests.iter().filter(|e| e.is_mutating()).collect();
     assert!(
-        writes.iter().all(|e| e.resource.as_deref() == Some("leases")),
+        writes
+            .iter()
+            .all(|e| e.resource.as_deref() == Some("leases")),
         "a no-op rerun writes only its Lease: {writes:#?}"
     );
-    assert_eq!(writes.len(), 2, "take the Lease and give it back: {writes:#?}");
+    assert_eq!(
+        writes.len(),
+        2,
+        "take the Lease and give it back: {writes:#?}"
+    );
     // Reads: the cluster identity, the Lease, the checkpoint, and one probe read per ensure
     // step: 3 secret steps, the applied ConfigMap, the waited-on ConfigMap. The template of
     // app.derived's `copy` key is not rendered: the key exists, so its source is not read.
     let reads = requests.len() - writes.len();
-    assert_eq!(reads, 3 + 5, "{:#?}", requests.iter().map(|e| (&e.verb, &e.path)).collect::<Vec<_>>());
-    assert_eq!(env.secret("global", "app.admin").unwrap(), admin, "no Secret value changed");
+    assert_eq!(
+        reads,
+        3 + 5,
+        "{:#?}",
+        requests
+            .iter()
+            .map(|e| (&e.verb, &e.path))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        env.secret("global", "app.admin").unwrap(),
+        admin,
+        "no Secret value changed"
+    );
 }
 
 #[test]
@@ -47,8 +75,17 @@ fn plan_before_between_and_after_runs_makes_no_mutating_request() {
         let before = env.audit().len();
         let output = env.run(args);
         assert_exit(&output, 0);
-        let writes: Vec<_> = env.audit().into_iter().skip(before).filter(|e| e.is_mutating()).collect();
-        assert!(writes.is_empty(), "`bringup {}` wrote: {writes:#?}", args.join(" "));
+        let writes: Vec<_> = env
+            .audit()
+            .into_iter()
+            .skip(before)
+            .filter(|e| e.is_mutating())
+            .collect();
+        assert!(
+            writes.is_empty(),
+            "`bringup {}` wrote: {writes:#?}",
+            args.join(" ")
+        );
         normalize(&stdout(&output))
     };
 
@@ -57,7 +94,10 @@ fn plan_before_between_and_after_runs_makes_no_mutating_request() {
     insta::assert_snapshot!("plan_after_one_phase", plan_writes(&env, &["plan"]));
     assert_exit(&env.run(&["run", "--yes"]), 0);
     insta::assert_snapshot!("plan_after_the_run", plan_writes(&env, &["plan"]));
-    insta::assert_snapshot!("plan_probe_after_the_run", plan_writes(&env, &["plan", "--probe"]));
+    insta::assert_snapshot!(
+        "plan_probe_after_the_run",
+        plan_writes(&env, &["plan", "--probe"])
+    );
     insta::assert_snapshot!("status_after_the_run", plan_writes(&env, &["status"]));
 }
 
@@ -66,9 +106,16 @@ fn plan_on_a_fresh_cluster_makes_only_reads() {
     let env = Env::new("basic-cluster", "basic");
     assert_exit(&env.run(&["plan"]), 0);
     assert_exit(&env.run(&["plan", "-o", "json"]), 0);
-    let writes: Vec<_> = env.audit().into_iter().filter(|e| e.is_mutating()).collect();
+    let writes: Vec<_> = env
+        .audit()
+        .into_iter()
+        .filter(|e| e.is_mutating())
+        .collect();
     assert!(writes.is_empty(), "plan wrote: {writes:#?}");
-    assert!(env.object("v1", "Namespace", None, "bringup").is_none(), "plan created the state namespace");
+    assert!(
+        env.object("v1", "Namespace", None, "bringup").is_none(),
+        "plan created the state namespace"
+    );
 }
 
 #[test]
@@ -79,29 +126,59 @@ fn phase_refuses_when_its_dependencies_are_not_done() {
     let message = stderr(&refused);
     assert!(message.contains("--ignore-dependencies"), "{message}");
     assert!(message.contains("secrets"), "{message}");
-    assert!(env.object("v1", "ConfigMap", Some("demo"), "settings").is_none());
+    assert!(
+        env.object("v1", "ConfigMap", Some("demo"), "settings")
+            .is_none()
+    );
 
     assert_exit(&env.run(&["run", "--yes", "--phase", "secrets"]), 0);
-    assert!(env.secret("global", "registry.admin").is_none(), "--phase ran another phase");
+    assert!(
+        env.secret("global", "registry.admin").is_none(),
+        "--phase ran another phase"
+    );
     assert_exit(&env.run(&["run", "--yes", "--phase", "config"]), 0);
-    assert!(env.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
+    assert!(
+        env.object("v1", "ConfigMap", Some("demo"), "settings")
+            .is_some()
+    );
 }
 
 #[test]
 fn ignore_dependencies_runs_the_phase_anyway() {
     let env = Env::new("basic-cluster", "basic");
-    assert_exit(&env.run(&["run", "--yes", "--phase", "config", "--ignore-dependencies"]), 0);
-    assert!(env.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
+    assert_exit(
+        &env.run(&["run", "--yes", "--phase", "config", "--ignore-dependencies"]),
+        0,
+    );
+    assert!(
+        env.object("v1", "ConfigMap", Some("demo"), "settings")
+            .is_some()
+    );
     assert!(env.secret("global", "app.admin").is_none());
 }
 
 #[test]
 fn from_runs_that_step_and_everything_after_it() {
     let env = Env::new("basic-cluster", "basic");
-    assert_exit(&env.run(&["run", "--yes", "--from", "secrets/derived", "--ignore-dependencies"]), 0);
-    assert!(env.secret("global", "app.admin").is_none(), "--from ran a step before it");
+    assert_exit(
+        &env.run(&[
+            "run",
+            "--yes",
+            "--from",
+            "secrets/derived",
+            "--ignore-dependencies",
+        ]),
+        0,
+    );
+    assert!(
+        env.secret("global", "app.admin").is_none(),
+        "--from ran a step before it"
+    );
     assert!(env.secret("global", "app.derived").is_some());
-    assert!(env.object("v1", "ConfigMap", Some("demo"), "settings").is_some());
+    assert!(
+        env.object("v1", "ConfigMap", Some("demo"), "settings")
+            .is_some()
+    );
 }
 
 #[test]
@@ -111,10 +188,15 @@ fn a_changed_value_marks_the_step_changed_and_runs_it_again() {
     let plan = env.run(&["plan", "--set", "greeting=bonjour"]);
     assert_exit(&plan, 0);
     let text = stdout(&plan);
-    let line = text.lines().find(|l| l.starts_with("config/settings ")).expect("config/settings row");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("config/settings "))
+        .expect("config/settings row");
     assert!(line.contains("changed"), "{text}");
     assert_exit(&env.run(&["run", "--yes", "--set", "greeting=bonjour"]), 0);
-    let settings = env.object("v1", "ConfigMap", Some("demo"), "settings").unwrap();
+    let settings = env
+        .object("v1", "ConfigMap", Some("demo"), "settings")
+        .unwrap();
     assert_eq!(settings["data"]["greeting"], "bonjour");
 }
 
@@ -124,7 +206,11 @@ fn a_run_without_a_terminal_and_without_yes_changes_nothing() {
     let refused = env.run(&["run"]);
     assert_exit(&refused, 2);
     assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
-    let writes: Vec<_> = env.audit().into_iter().filter(|e| e.is_mutating() && !e.path.contains("/leases")).collect();
+    let writes: Vec<_> = env
+        .audit()
+        .into_iter()
+        .filter(|e| e.is_mutating() && !e.path.contains("/leases"))
+        .collect();
     assert!(writes.is_empty(), "{writes:#?}");
 }
 
@@ -141,13 +227,27 @@ fn a_second_run_while_the_first_holds_the_lock_exits_3_naming_the_holder() {
         .expect("first run starts");
     let mut first = KillOnDrop(first);
     // The first run waits for a ConfigMap nobody has created yet: it holds the lock.
-    wait_until(|| env.object("coordination.k8s.io/v1", "Lease", Some("bringup"), "bringup-lock")
-        .is_some_and(|l| l["spec"]["holderIdentity"].as_str().is_some_and(|h| !h.is_empty())));
+    wait_until(|| {
+        env.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("bringup"),
+            "bringup-lock",
+        )
+        .is_some_and(|l| {
+            l["spec"]["holderIdentity"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty())
+        })
+    });
     let second = env.run(&["run", "--yes"]);
     assert_exit(&second, 3);
     let message = stderr(&second);
     assert!(message.contains("is held by"), "{message}");
-    assert!(message.contains(&format!("pid={}", first.0.id())), "names the holder's pid: {message}");
+    assert!(
+        message.contains(&format!("pid={}", first.0.id())),
+        "names the holder's pid: {message}"
+    );
 
     env.sandbox
         .state()
@@ -161,15 +261,27 @@ fn a_second_run_while_the_first_holds_the_lock_exits_3_naming_the_holder() {
 #[test]
 fn a_killed_runs_lock_is_taken_over_once_its_duration_passes() {
     let env = Env::new("basic-cluster", "waiting");
-    let child = env.bringup()
+    let child = env
+        .bringup()
         .args(["run", "--yes"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run starts");
     let mut child = KillOnDrop(child);
-    wait_until(|| env.object("coordination.k8s.io/v1", "Lease", Some("bringup"), "bringup-lock")
-        .is_some_and(|l| l["spec"]["holderIdentity"].as_str().is_some_and(|h| !h.is_empty())));
+    wait_until(|| {
+        env.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("bringup"),
+            "bringup-lock",
+        )
+        .is_some_and(|l| {
+            l["spec"]["holderIdentity"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty())
+        })
+    });
     child.0.kill().unwrap();
     child.0.wait().unwrap();
 
@@ -185,14 +297,20 @@ fn a_killed_runs_lock_is_taken_over_once_its_duration_passes() {
         .unwrap();
     let later = env.run(&["run", "--yes"]);
     assert_exit(&later, 0);
-    assert!(stdout(&later).contains("took over") || stderr(&later).contains("took over") || stdout(&later).contains("stale"),
-        "the takeover is reported: {}", stdout(&later));
+    assert!(
+        stdout(&later).contains("took over")
+            || stderr(&later).contains("took over")
+            || stdout(&later).contains("stale"),
+        "the takeover is reported: {}",
+        stdout(&later)
+    );
 }
 
 #[test]
 fn unlock_breaks_a_held_lock() {
     let env = Env::new("basic-cluster", "waiting");
-    let child = env.bringup()
+    let child = env
+        .bringup()
         .args(["run", "--yes"])
         .env("BRINGUP_LOCK_DURATION", "60s")
         .stdout(std::process::Stdio::null())
@@ -200,8 +318,19 @@ fn unlock_breaks_a_held_lock() {
         .spawn()
         .expect("run starts");
     let mut child = KillOnDrop(child);
-    wait_until(|| env.object("coordination.k8s.io/v1", "Lease", Some("bringup"), "bringup-lock")
-        .is_some_and(|l| l["spec"]["holderIdentity"].as_str().is_some_and(|h| !h.is_empty())));
+    wait_until(|| {
+        env.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("bringup"),
+            "bringup-lock",
+        )
+        .is_some_and(|l| {
+            l["spec"]["holderIdentity"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty())
+        })
+    });
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     assert_exit(&env.run(&["run", "--yes", "--phase", "other"]), 3);
@@ -220,12 +349,20 @@ fn canary_secrets_never_reach_output_logs_checkpoint_events_or_urls() {
     assert_exit(&plan, 0);
 
     let mut secrets: Vec<String> = vec![CANARY.into()];
-    for (ns, name) in [("global", "app.admin"), ("global", "app.derived"), ("global", "registry.admin")] {
+    for (ns, name) in [
+        ("global", "app.admin"),
+        ("global", "app.derived"),
+        ("global", "registry.admin"),
+    ] {
         secrets.extend(env.secret(ns, name).unwrap().into_values());
     }
     let checkpoint = env.checkpoint_text();
     assert!(!checkpoint.is_empty(), "the checkpoint exists");
-    let urls: String = env.audit().iter().map(|e| format!("{}?{}\n", e.path, e.query)).collect();
+    let urls: String = env
+        .audit()
+        .iter()
+        .map(|e| format!("{}?{}\n", e.path, e.query))
+        .collect();
     for (what, text) in [
         ("run stdout", stdout(&run)),
         ("run stderr at -vvv", stderr(&run)),
@@ -237,10 +374,16 @@ fn canary_secrets_never_reach_output_logs_checkpoint_events_or_urls() {
         ("audit URLs", urls),
     ] {
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "a secret value reached the {what}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret value reached the {what}"
+            );
         }
     }
-    assert!(stderr(&run).lines().count() > 10, "-vvv logged something to scan");
+    assert!(
+        stderr(&run).lines().count() > 10,
+        "-vvv logged something to scan"
+    );
 }
 
 /// Kills the child if the test panics before it ends.
@@ -256,7 +399,10 @@ impl Drop for KillOnDrop {
 fn wait_until(mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "condition not met within 20s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within 20s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

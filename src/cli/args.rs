@@ -25,7 +25,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
     /// Directory of phase files
-    #[arg(long, global = true, value_name = "DIR", default_value = "phases", env = "BRINGUP_PHASES")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "phases",
+        env = "BRINGUP_PHASES"
+    )]
     pub phases: PathBuf,
     /// Values file layered over <phases>/values.yaml (repeatable; later files win)
     #[arg(long = "values", short = 'f', global = true, value_name = "FILE")]
@@ -34,7 +40,13 @@ pub struct GlobalArgs {
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Namespace of the checkpoint ConfigMap and the lock Lease
-    #[arg(long, global = true, value_name = "NS", default_value = "bringup", env = "BRINGUP_STATE_NAMESPACE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NS",
+        default_value = "bringup",
+        env = "BRINGUP_STATE_NAMESPACE"
+    )]
     pub state_namespace: String,
     /// Output format
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -52,7 +64,14 @@ pub struct GlobalArgs {
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
     /// How long the lock Lease lives without renewal
-    #[arg(long, global = true, hide = true, value_name = "DURATION", default_value = "30s", env = "BRINGUP_LOCK_DURATION")]
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        value_name = "DURATION",
+        default_value = "30s",
+        env = "BRINGUP_LOCK_DURATION"
+    )]
     pub lock_duration: String,
 }
 

@@ -13,7 +13,10 @@ pub struct TerminalDecider {
 
 impl TerminalDecider {
     pub fn new(interactive: bool) -> Self {
-        TerminalDecider { interactive, refused_without_terminal: AtomicBool::new(false) }
+        TerminalDecider {
+            interactive,
+            refused_without_terminal: AtomicBool::new(false),
+        }
     }
 
     /// Whether it said no only because there was no terminal to ask.
@@ -36,6 +39,10 @@ impl Decider for TerminalDecider {
         for removed in &confirmation.removes {
             eprintln!("forget:     {removed}");
         }
-        dialoguer::Confirm::new().with_prompt("Go ahead?").default(false).interact().unwrap_or(false)
+        dialoguer::Confirm::new()
+            .with_prompt("Go ahead?")
+            .default(false)
+            .interact()
+            .unwrap_or(false)
     }
 }

@@ -23,7 +23,10 @@ pub fn main() -> ExitCode {
     let session = Session::new(&cli.global);
     logging::init(cli.global.verbose, session.redactor.clone());
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -65,7 +68,9 @@ async fn dispatch(cli: Cli, session: Session) -> u8 {
 fn spawn_interrupt_handler(cancel: CancellationToken) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupt: finishing the running steps and releasing the lock (Ctrl-C again to quit now)");
+            eprintln!(
+                "interrupt: finishing the running steps and releasing the lock (Ctrl-C again to quit now)"
+            );
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);

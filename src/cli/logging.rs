@@ -31,7 +31,10 @@ struct RedactingStderr {
 impl<'a> MakeWriter<'a> for RedactingStderr {
     type Writer = RedactingLine;
     fn make_writer(&'a self) -> Self::Writer {
-        RedactingLine { redactor: self.redactor.clone(), buffer: Vec::new() }
+        RedactingLine {
+            redactor: self.redactor.clone(),
+            buffer: Vec::new(),
+        }
     }
 }
 

@@ -9,8 +9,12 @@ impl Prompter for TerminalPrompter {
         let answer = if hidden {
             dialoguer::Password::new().with_prompt(question).interact()
         } else {
-            dialoguer::Input::<String>::new().with_prompt(question).interact_text()
+            dialoguer::Input::<String>::new()
+                .with_prompt(question)
+                .interact_text()
         };
-        answer.map(Some).map_err(|e| format!("cannot read the answer: {e}"))
+        answer
+            .map(Some)
+            .map_err(|e| format!("cannot read the answer: {e}"))
     }
 }

@@ -12,7 +12,9 @@ use super::confirm::TerminalDecider;
 use super::prompter::TerminalPrompter;
 use super::settings;
 use crate::cluster::{Cluster, ConnectOptions, KubeCluster};
-use crate::engine::{self, EngineError, EventSink, Redactor, ResetScope, RunSettings, StepsExecutor};
+use crate::engine::{
+    self, EngineError, EventSink, Redactor, ResetScope, RunSettings, StepsExecutor,
+};
 use crate::phase::{self, PhaseSet, Templater, Values};
 use crate::report;
 use crate::steps::{NoPrompter, Prompter};
@@ -27,14 +29,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn bad_input(message: impl Into<String>) -> Self {
-        Failure { code: 2, message: Some(message.into()) }
+        Failure {
+            code: 2,
+            message: Some(message.into()),
+        }
     }
 }
 
 impl From<EngineError> for Failure {
     fn from(error: EngineError) -> Self {
-        let told_by_reporter =
-            matches!(error, EngineError::StepsFailed(_) | EngineError::Drift { .. } | EngineError::Interrupted(_));
+        let told_by_reporter = matches!(
+            error,
+            EngineError::StepsFailed(_) | EngineError::Drift { .. } | EngineError::Interrupted(_)
+        );
         Failure {
             code: u8::try_from(error.exit_code()).unwrap_or(1),
             message: (!told_by_reporter).then(|| format!("error: {error}")),
@@ -51,7 +58,11 @@ pub struct Session {
 impl Session {
     pub fn new(global: &GlobalArgs) -> Self {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        Session { global: clone_global(global), redactor: Redactor::new(), interactive }
+        Session {
+            global: clone_global(global),
+            redactor: Redactor::new(),
+            interactive,
+        }
     }
 
     fn values(&self) -> Result<Values, Failure> {
@@ -89,31 +100,58 @@ impl Session {
             context: self.global.context.clone(),
             read_only,
         };
-        let cluster = KubeCluster::connect(options).await.map_err(|e| Failure { code: 1, message: Some(format!("error: {e}")) })?;
+        let cluster = KubeCluster::connect(options).await.map_err(|e| Failure {
+            code: 1,
+            message: Some(format!("error: {e}")),
+        })?;
         Ok(Arc::new(cluster))
     }
 
     fn events(&self) -> EventSink {
-        let reporter = report::choose(self.global.output == OutputFormat::Json, self.global.no_color);
-        let reporter = if self.global.quiet { report::quiet(reporter) } else { reporter };
+        let reporter = report::choose(
+            self.global.output == OutputFormat::Json,
+            self.global.no_color,
+        );
+        let reporter = if self.global.quiet {
+            report::quiet(reporter)
+        } else {
+            reporter
+        };
         EventSink::new(reporter, self.redactor.clone())
     }
 
-    fn executor(&self, values: &Values, phases: &PhaseSet, cluster: &Arc<dyn Cluster>) -> Arc<StepsExecutor> {
-        let templates =
-            Templater::new(values.as_json().clone(), Some(cluster.clone()), self.redactor.clone()).with_phases(phases);
-        let prompter: Arc<dyn Prompter> = if self.interactive { Arc::new(TerminalPrompter) } else { Arc::new(NoPrompter) };
+    fn executor(
+        &self,
+        values: &Values,
+        phases: &PhaseSet,
+        cluster: &Arc<dyn Cluster>,
+    ) -> Arc<StepsExecutor> {
+        let templates = Templater::new(
+            values.as_json().clone(),
+            Some(cluster.clone()),
+            self.redactor.clone(),
+        )
+        .with_phases(phases);
+        let prompter: Arc<dyn Prompter> = if self.interactive {
+            Arc::new(TerminalPrompter)
+        } else {
+            Arc::new(NoPrompter)
+        };
         Arc::new(StepsExecutor::new(templates, prompter))
     }
 
     fn settings(&self, select: &SelectArgs, values: &Values) -> Result<RunSettings, Failure> {
-        settings::run_settings(&self.global, select, values, self.interactive).map_err(Failure::bad_input)
+        settings::run_settings(&self.global, select, values, self.interactive)
+            .map_err(Failure::bad_input)
     }
 
     pub fn validate(&self) -> Result<(), Failure> {
         let phases = self.load()?;
         let steps = phases.steps().count();
-        println!("{} phases, {steps} steps: no problems found", phases.phases.len());
+        println!(
+            "{} phases, {steps} steps: no problems found",
+            phases.phases.len()
+        );
         Ok(())
     }
 
@@ -136,10 +174,22 @@ impl Session {
         settings.confirm = decider.clone().map(|d| d as Arc<dyn engine::Decider>);
         let cluster = self.connect(false).await?;
         let executor = self.executor(&values, &phases, &cluster);
-        let outcome = engine::run(&settings, &phases.phases, cluster, executor, self.events(), cancel).await;
+        let outcome = engine::run(
+            &settings,
+            &phases.phases,
+            cluster,
+            executor,
+            self.events(),
+            cancel,
+        )
+        .await;
         match outcome {
             Ok(_) => Ok(()),
-            Err(EngineError::Declined) if decider.as_ref().is_some_and(|d| d.refused_without_terminal()) => {
+            Err(EngineError::Declined)
+                if decider
+                    .as_ref()
+                    .is_some_and(|d| d.refused_without_terminal()) =>
+            {
                 Err(Failure::bad_input(
                     "error: this run would change the cluster and there is no terminal to confirm it; pass --yes",
                 ))
@@ -167,16 +217,30 @@ impl Session {
 
     pub async fn reset(&self, args: &ResetArgs) -> Result<(), Failure> {
         let (phases, values) = self.load_with_values()?;
-        let select = SelectArgs { phases: args.phases.clone(), steps: args.steps.clone(), ..SelectArgs::default() };
+        let select = SelectArgs {
+            phases: args.phases.clone(),
+            steps: args.steps.clone(),
+            ..SelectArgs::default()
+        };
         let mut settings = self.settings(&select, &values)?;
         let decider = (!self.global.yes).then(|| Arc::new(TerminalDecider::new(self.interactive)));
         settings.confirm = decider.clone().map(|d| d as Arc<dyn engine::Decider>);
-        let scope = if args.all { ResetScope::All } else { ResetScope::Selection };
+        let scope = if args.all {
+            ResetScope::All
+        } else {
+            ResetScope::Selection
+        };
         let cluster = self.connect(false).await?;
         match engine::reset(&settings, &phases.phases, cluster, self.events(), scope).await {
             Ok(_) => Ok(()),
-            Err(EngineError::Declined) if decider.as_ref().is_some_and(|d| d.refused_without_terminal()) => {
-                Err(Failure::bad_input("error: reset changes the checkpoint and there is no terminal to confirm it; pass --yes"))
+            Err(EngineError::Declined)
+                if decider
+                    .as_ref()
+                    .is_some_and(|d| d.refused_without_terminal()) =>
+            {
+                Err(Failure::bad_input(
+                    "error: reset changes the checkpoint and there is no terminal to confirm it; pass --yes",
+                ))
             }
             Err(error) => Err(error.into()),
         }

@@ -45,7 +45,12 @@ impl Default for FakeCluster {
 
 impl FakeCluster {
     pub fn new() -> Self {
-        let fake = FakeCluster { state: Arc::default(), exec: None, forwards: BTreeMap::new(), read_only: false };
+        let fake = FakeCluster {
+            state: Arc::default(),
+            exec: None,
+            forwards: BTreeMap::new(),
+            read_only: false,
+        };
         fake.insert(json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "kube-system", "uid": "fake-cluster-uid"}}));
         fake
@@ -53,18 +58,25 @@ impl FakeCluster {
 
     /// A view of the same state that refuses mutating calls.
     pub fn read_only_view(&self) -> Self {
-        FakeCluster { read_only: true, ..self.clone() }
+        FakeCluster {
+            read_only: true,
+            ..self.clone()
+        }
     }
 
     /// Answers every exec with this handler.
-    pub fn with_exec(mut self, handler: impl Fn(&ExecRequest<'_>) -> ExecOutput + Send + Sync + 'static) -> Self {
+    pub fn with_exec(
+        mut self,
+        handler: impl Fn(&ExecRequest<'_>) -> ExecOutput + Send + Sync + 'static,
+    ) -> Self {
         self.exec = Some(Arc::new(handler));
         self
     }
 
     /// Makes `connect` to `namespace/pod:port` dial this local address (a test server).
     pub fn with_forward(mut self, namespace: &str, pod: &str, port: u16, to: SocketAddr) -> Self {
-        self.forwards.insert((namespace.to_string(), pod.to_string(), port), to);
+        self.forwards
+            .insert((namespace.to_string(), pod.to_string(), port), to);
         self
     }
 
@@ -80,7 +92,10 @@ impl FakeCluster {
     /// The object as stored, without counting a call.
     pub fn object(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Option<Value> {
         let state = self.state.lock().unwrap();
-        state.objects.get(&(ty.clone(), namespace.map(str::to_string), name.to_string())).cloned()
+        state
+            .objects
+            .get(&(ty.clone(), namespace.map(str::to_string), name.to_string()))
+            .cloned()
     }
 
     /// Every call so far.
@@ -90,29 +105,51 @@ impl FakeCluster {
 
     /// Calls that would change the cluster.
     pub fn mutating_calls(&self) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| !matches!(c.verb, "get" | "list" | "identity")).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| !matches!(c.verb, "get" | "list" | "identity"))
+            .collect()
     }
 
     fn record(&self, verb: &'static str, what: String) -> Result<(), ClusterError> {
-        self.state.lock().unwrap().calls.push(Call { verb, what: what.clone() });
+        self.state.lock().unwrap().calls.push(Call {
+            verb,
+            what: what.clone(),
+        });
         if self.read_only && !matches!(verb, "get" | "list" | "identity") {
-            return Err(ClusterError::DryRunViolation { operation: format!("{verb} {what}") });
+            return Err(ClusterError::DryRunViolation {
+                operation: format!("{verb} {what}"),
+            });
         }
         Ok(())
     }
 
     fn store(&self, mut object: Value, expect_new: Option<bool>) -> Result<Value, ClusterError> {
-        let key = key_of(&object).ok_or_else(|| ClusterError::Other("object lacks apiVersion, kind or name".into()))?;
+        let key = key_of(&object)
+            .ok_or_else(|| ClusterError::Other("object lacks apiVersion, kind or name".into()))?;
         let mut state = self.state.lock().unwrap();
         let existing = state.objects.get(&key).cloned();
         let name = display(&key);
         match (expect_new, &existing) {
-            (Some(true), Some(_)) => return Err(ClusterError::AlreadyExists { kind: key.0.kind.clone(), name }),
-            (Some(false), None) => return Err(ClusterError::NotFound { kind: key.0.kind.clone(), name }),
+            (Some(true), Some(_)) => {
+                return Err(ClusterError::AlreadyExists {
+                    kind: key.0.kind.clone(),
+                    name,
+                });
+            }
+            (Some(false), None) => {
+                return Err(ClusterError::NotFound {
+                    kind: key.0.kind.clone(),
+                    name,
+                });
+            }
             (Some(false), Some(current)) => {
                 let wanted = object["metadata"]["resourceVersion"].as_str();
                 if wanted.is_some() && wanted != current["metadata"]["resourceVersion"].as_str() {
-                    return Err(ClusterError::Conflict { kind: key.0.kind.clone(), name });
+                    return Err(ClusterError::Conflict {
+                        kind: key.0.kind.clone(),
+                        name,
+                    });
                 }
             }
             _ => {}
@@ -120,7 +157,10 @@ impl FakeCluster {
         if let Some(ns) = &key.1 {
             let ns_key = (TypeRef::namespace(), None, ns.clone());
             if !state.objects.contains_key(&ns_key) {
-                return Err(ClusterError::NotFound { kind: "Namespace".into(), name: ns.clone() });
+                return Err(ClusterError::NotFound {
+                    kind: "Namespace".into(),
+                    name: ns.clone(),
+                });
             }
         }
         state.resource_version += 1;
@@ -129,7 +169,8 @@ impl FakeCluster {
             use base64::Engine as _;
             if let Value::Object(map) = data {
                 for (k, v) in map {
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or_default());
+                    let encoded = base64::engine::general_purpose::STANDARD
+                        .encode(v.as_str().unwrap_or_default());
                     object["data"][k] = json!(encoded);
                 }
             }
@@ -172,17 +213,21 @@ fn merge(target: &mut Value, patch: &Value) {
 /// `a=b,c!=d,e` label selectors: enough for tests.
 fn matches_selector(object: &Value, selector: &str) -> bool {
     let labels = &object["metadata"]["labels"];
-    selector.split(',').map(str::trim).filter(|s| !s.is_empty()).all(|term| {
-        if let Some((k, v)) = term.split_once("!=") {
-            labels[k.trim()].as_str() != Some(v.trim())
-        } else if let Some((k, v)) = term.split_once('=') {
-            labels[k.trim().trim_end_matches('=')].as_str() == Some(v.trim())
-        } else if let Some(k) = term.strip_prefix('!') {
-            labels.get(k).is_none()
-        } else {
-            labels.get(term).is_some()
-        }
-    })
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .all(|term| {
+            if let Some((k, v)) = term.split_once("!=") {
+                labels[k.trim()].as_str() != Some(v.trim())
+            } else if let Some((k, v)) = term.split_once('=') {
+                labels[k.trim().trim_end_matches('=')].as_str() == Some(v.trim())
+            } else if let Some(k) = term.strip_prefix('!') {
+                labels.get(k).is_none()
+            } else {
+                labels.get(term).is_some()
+            }
+        })
 }
 
 #[async_trait]
@@ -205,18 +250,33 @@ impl Cluster for FakeCluster {
             .unwrap_or_default())
     }
 
-    async fn get(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError> {
-        self.record("get", format!("{} {}/{}", ty.kind, namespace.unwrap_or(""), name))?;
+    async fn get(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        self.record(
+            "get",
+            format!("{} {}/{}", ty.kind, namespace.unwrap_or(""), name),
+        )?;
         Ok(self.object(ty, namespace, name))
     }
 
-    async fn list(&self, ty: &TypeRef, namespace: Option<&str>, label_selector: Option<&str>) -> Result<Vec<Value>, ClusterError> {
+    async fn list(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Value>, ClusterError> {
         self.record("list", format!("{} {}", ty.kind, namespace.unwrap_or("")))?;
         let state = self.state.lock().unwrap();
         Ok(state
             .objects
             .iter()
-            .filter(|((t, ns, _), _)| t == ty && (namespace.is_none() || ns.as_deref() == namespace))
+            .filter(|((t, ns, _), _)| {
+                t == ty && (namespace.is_none() || ns.as_deref() == namespace)
+            })
             .map(|(_, o)| o)
             .filter(|o| label_selector.is_none_or(|s| matches_selector(o, s)))
             .cloned()
@@ -224,21 +284,35 @@ impl Cluster for FakeCluster {
     }
 
     async fn create(&self, object: &Value) -> Result<Value, ClusterError> {
-        self.record("create", key_of(object).map(|k| display(&k)).unwrap_or_default())?;
+        self.record(
+            "create",
+            key_of(object).map(|k| display(&k)).unwrap_or_default(),
+        )?;
         self.store(object.clone(), Some(true))
     }
 
     async fn replace(&self, object: &Value) -> Result<Value, ClusterError> {
-        self.record("replace", key_of(object).map(|k| display(&k)).unwrap_or_default())?;
+        self.record(
+            "replace",
+            key_of(object).map(|k| display(&k)).unwrap_or_default(),
+        )?;
         self.store(object.clone(), Some(false))
     }
 
     async fn apply(&self, object: &Value, _force: bool) -> Result<Value, ClusterError> {
-        self.record("apply", key_of(object).map(|k| display(&k)).unwrap_or_default())?;
-        let key = key_of(object).ok_or_else(|| ClusterError::Other("object lacks apiVersion, kind or name".into()))?;
-        let mut merged = self.object(&key.0, key.1.as_deref(), &key.2).unwrap_or(Value::Null);
+        self.record(
+            "apply",
+            key_of(object).map(|k| display(&k)).unwrap_or_default(),
+        )?;
+        let key = key_of(object)
+            .ok_or_else(|| ClusterError::Other("object lacks apiVersion, kind or name".into()))?;
+        let mut merged = self
+            .object(&key.0, key.1.as_deref(), &key.2)
+            .unwrap_or(Value::Null);
         let mut patch = object.clone();
-        patch["metadata"].as_object_mut().map(|m| m.remove("resourceVersion"));
+        patch["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("resourceVersion"));
         if merged.is_null() {
             merged = patch;
         } else {
@@ -247,17 +321,37 @@ impl Cluster for FakeCluster {
         self.store(merged, None)
     }
 
-    async fn merge_patch(&self, ty: &TypeRef, namespace: Option<&str>, name: &str, patch: &Value) -> Result<Value, ClusterError> {
-        self.record("patch", format!("{} {}/{}", ty.kind, namespace.unwrap_or(""), name))?;
-        let mut current = self
-            .object(ty, namespace, name)
-            .ok_or_else(|| ClusterError::NotFound { kind: ty.kind.clone(), name: name.into() })?;
+    async fn merge_patch(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ClusterError> {
+        self.record(
+            "patch",
+            format!("{} {}/{}", ty.kind, namespace.unwrap_or(""), name),
+        )?;
+        let mut current =
+            self.object(ty, namespace, name)
+                .ok_or_else(|| ClusterError::NotFound {
+                    kind: ty.kind.clone(),
+                    name: name.into(),
+                })?;
         merge(&mut current, patch);
         self.store(current, None)
     }
 
-    async fn delete(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<bool, ClusterError> {
-        self.record("delete", format!("{} {}/{}", ty.kind, namespace.unwrap_or(""), name))?;
+    async fn delete(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError> {
+        self.record(
+            "delete",
+            format!("{} {}/{}", ty.kind, namespace.unwrap_or(""), name),
+        )?;
         let key = (ty.clone(), namespace.map(str::to_string), name.to_string());
         Ok(self.state.lock().unwrap().objects.remove(&key).is_some())
     }
@@ -266,19 +360,36 @@ impl Cluster for FakeCluster {
         self.record("exec", format!("{}/{}", request.namespace, request.pod))?;
         match &self.exec {
             Some(handler) => Ok(handler(&request)),
-            None => Err(ClusterError::Exec { pod: request.pod.into(), message: "the fake has no exec handler".into() }),
+            None => Err(ClusterError::Exec {
+                pod: request.pod.into(),
+                message: "the fake has no exec handler".into(),
+            }),
         }
     }
 
-    async fn connect(&self, namespace: &str, pod: &str, port: u16) -> Result<Box<dyn Stream>, ClusterError> {
+    async fn connect(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Box<dyn Stream>, ClusterError> {
         self.record("connect", format!("{namespace}/{pod}:{port}"))?;
-        let port_error = |message: String| ClusterError::PortForward { pod: format!("{namespace}/{pod}"), port, message };
-        match self.forwards.get(&(namespace.to_string(), pod.to_string(), port)) {
+        let port_error = |message: String| ClusterError::PortForward {
+            pod: format!("{namespace}/{pod}"),
+            port,
+            message,
+        };
+        match self
+            .forwards
+            .get(&(namespace.to_string(), pod.to_string(), port))
+        {
             Some(addr) => match tokio::net::TcpStream::connect(addr).await {
                 Ok(stream) => Ok(Box::new(stream)),
                 Err(e) => Err(port_error(e.to_string())),
             },
-            None => Err(port_error("the fake has no forward for this pod port".into())),
+            None => Err(port_error(
+                "the fake has no forward for this pod port".into(),
+            )),
         }
     }
 }
@@ -291,18 +402,25 @@ mod tests {
     async fn replace_with_stale_resource_version_conflicts() {
         let fake = FakeCluster::new();
         fake.insert(json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}));
-        let cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"a"}});
+        let cm =
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"a"}});
         let created = fake.create(&cm).await.unwrap();
         let mut stale = created.clone();
         fake.replace(&created).await.unwrap();
         stale["data"] = json!({"k": "v"});
-        assert!(matches!(fake.replace(&stale).await, Err(ClusterError::Conflict { .. })));
+        assert!(matches!(
+            fake.replace(&stale).await,
+            Err(ClusterError::Conflict { .. })
+        ));
     }
 
     #[tokio::test]
     async fn read_only_view_refuses_writes() {
         let fake = FakeCluster::new().read_only_view();
         let ns = json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}});
-        assert!(matches!(fake.create(&ns).await, Err(ClusterError::DryRunViolation { .. })));
+        assert!(matches!(
+            fake.create(&ns).await,
+            Err(ClusterError::DryRunViolation { .. })
+        ));
     }
 }

@@ -43,20 +43,32 @@ pub async fn reset(
         steps: selected.len(),
         run_id: settings.run_id.clone(),
     });
-    let identity = cluster
-        .identity()
-        .await
-        .map_err(EngineError::cluster("reading the cluster identity (namespace kube-system)"))?;
-    let lock = match Lock::acquire(cluster.clone(), namespace, &settings.holder, settings.lock_duration).await? {
+    let identity = cluster.identity().await.map_err(EngineError::cluster(
+        "reading the cluster identity (namespace kube-system)",
+    ))?;
+    let lock = match Lock::acquire(
+        cluster.clone(),
+        namespace,
+        &settings.holder,
+        settings.lock_duration,
+    )
+    .await?
+    {
         Acquired::Held { lock, .. } => lock,
         Acquired::NamespaceMissing => {
-            events.emit(Event::Reset { checkpoint: Checkpoint::object_name(namespace), removed: Vec::new() });
+            events.emit(Event::Reset {
+                checkpoint: Checkpoint::object_name(namespace),
+                removed: Vec::new(),
+            });
             return Ok(Vec::new());
         }
     };
     let result = reset_locked(settings, &selected, &cluster, &events, scope, &identity).await;
     if let Err(e) = lock.release().await {
-        events.warn(format!("{e}; the lock frees itself after {}s", settings.lock_duration.as_secs()));
+        events.warn(format!(
+            "{e}; the lock frees itself after {}s",
+            settings.lock_duration.as_secs()
+        ));
     }
     result
 }
@@ -78,7 +90,9 @@ async fn reset_locked(
             ResetScope::All => true,
             ResetScope::Selection => {
                 selected.contains(*id)
-                    || id.split_once('/').is_some_and(|(phase, _)| settings.selection.phases.iter().any(|p| p == phase))
+                    || id.split_once('/').is_some_and(|(phase, _)| {
+                        settings.selection.phases.iter().any(|p| p == phase)
+                    })
             }
         })
         .cloned()
@@ -110,7 +124,10 @@ async fn reset_locked(
         writer.remove(&keys).await?;
         writer.close().await;
     }
-    events.emit(Event::Reset { checkpoint: Checkpoint::object_name(namespace), removed: removed.clone() });
+    events.emit(Event::Reset {
+        checkpoint: Checkpoint::object_name(namespace),
+        removed: removed.clone(),
+    });
     Ok(removed)
 }
 

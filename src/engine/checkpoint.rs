@@ -73,7 +73,10 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// No checkpoint yet (a fresh cluster, or a missing state namespace).
     pub fn empty(namespace: &str) -> Self {
-        Checkpoint { namespace: namespace.to_string(), ..Default::default() }
+        Checkpoint {
+            namespace: namespace.to_string(),
+            ..Default::default()
+        }
     }
 
     /// `namespace/bringup-state`, for messages.
@@ -87,11 +90,18 @@ impl Checkpoint {
     }
 
     /// Reads the checkpoint and checks it belongs to this cluster and this schema.
-    pub async fn read(cluster: &dyn Cluster, namespace: &str, identity: &str) -> Result<Checkpoint, EngineError> {
+    pub async fn read(
+        cluster: &dyn Cluster,
+        namespace: &str,
+        identity: &str,
+    ) -> Result<Checkpoint, EngineError> {
         let object = cluster
             .get(&TypeRef::config_map(), Some(namespace), CHECKPOINT_NAME)
             .await
-            .map_err(EngineError::cluster(format!("reading checkpoint {}", Self::object_name(namespace))))?;
+            .map_err(EngineError::cluster(format!(
+                "reading checkpoint {}",
+                Self::object_name(namespace)
+            )))?;
         let checkpoint = match object {
             Some(object) => Self::parse(namespace, object)?,
             None => Self::empty(namespace),
@@ -103,7 +113,11 @@ impl Checkpoint {
     /// Parses a checkpoint ConfigMap; a newer schema is an error, not a guess.
     pub fn parse(namespace: &str, object: Value) -> Result<Checkpoint, EngineError> {
         let name = Self::object_name(namespace);
-        let data = object.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
+        let data = object
+            .get("data")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         if let Some(schema) = data.get(SCHEMA_KEY) {
             let text = schema.as_str().unwrap_or_default();
             match text.parse::<u32>() {
@@ -125,7 +139,10 @@ impl Checkpoint {
         }
         let mut checkpoint = Checkpoint {
             namespace: namespace.to_string(),
-            cluster: data.get(CLUSTER_KEY).and_then(Value::as_str).map(str::to_string),
+            cluster: data
+                .get(CLUSTER_KEY)
+                .and_then(Value::as_str)
+                .map(str::to_string),
             ..Default::default()
         };
         for (key, value) in &data {
@@ -165,7 +182,8 @@ impl Checkpoint {
 
     /// The step's state: pending without a record.
     pub fn state(&self, full_id: &str, fingerprint: &str) -> StepState {
-        self.record(full_id).map_or(StepState::Pending, |r| r.state(fingerprint))
+        self.record(full_id)
+            .map_or(StepState::Pending, |r| r.state(fingerprint))
     }
 }
 
@@ -207,9 +225,17 @@ mod tests {
 
     #[test]
     fn another_clusters_checkpoint_is_refused() {
-        let cp = Checkpoint::parse("bringup", config_map(json!({"schema": "1", "cluster": "other-uid"}))).unwrap();
+        let cp = Checkpoint::parse(
+            "bringup",
+            config_map(json!({"schema": "1", "cluster": "other-uid"})),
+        )
+        .unwrap();
         let err = cp.check_cluster("this-uid").unwrap_err();
         assert_eq!(err.exit_code(), 3);
-        assert!(err.to_string().contains("written for cluster other-uid, but this cluster is this-uid"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("written for cluster other-uid, but this cluster is this-uid"),
+            "{err}"
+        );
     }
 }

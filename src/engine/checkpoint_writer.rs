@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, ClusterError, TypeRef};
-use crate::engine::checkpoint::{CHECKPOINT_NAME, CHECKPOINT_SCHEMA, CLUSTER_KEY, Checkpoint, SCHEMA_KEY, StepRecord};
+use crate::engine::checkpoint::{
+    CHECKPOINT_NAME, CHECKPOINT_SCHEMA, CLUSTER_KEY, Checkpoint, SCHEMA_KEY, StepRecord,
+};
 use crate::engine::error::EngineError;
 use crate::engine::redact::Redactor;
 
@@ -55,18 +57,24 @@ impl CheckpointWriter {
             ours: BTreeMap::new(),
             redactor,
         };
-        CheckpointWriter { namespace: namespace.to_string(), tx, task: tokio::spawn(task.serve(rx)) }
+        CheckpointWriter {
+            namespace: namespace.to_string(),
+            tx,
+            task: tokio::spawn(task.serve(rx)),
+        }
     }
 
     /// Records a step's run; returns once the cluster has it.
     pub async fn put(&self, full_id: &str, record: &StepRecord) -> Result<(), EngineError> {
         let json = serde_json::to_string(record).expect("a step record serializes");
-        self.send(vec![Change::Put(Checkpoint::key(full_id), json)]).await
+        self.send(vec![Change::Put(Checkpoint::key(full_id), json)])
+            .await
     }
 
     /// Removes these data keys (`phase.step`, see [`Checkpoint::key`]).
     pub async fn remove(&self, keys: &[String]) -> Result<(), EngineError> {
-        self.send(keys.iter().map(|key| Change::Remove(key.clone())).collect()).await
+        self.send(keys.iter().map(|key| Change::Remove(key.clone())).collect())
+            .await
     }
 
     /// Waits for queued writes and ends the task.
@@ -78,13 +86,20 @@ impl CheckpointWriter {
     async fn send(&self, changes: Vec<Change>) -> Result<(), EngineError> {
         let (done, answer) = oneshot::channel();
         let object = Checkpoint::object_name(&self.namespace);
-        let gone =
-            || EngineError::CheckpointWrite { object: object.clone(), message: "the checkpoint writer stopped".into() };
-        self.tx.send(Request { changes, done }).map_err(|_| gone())?;
+        let gone = || EngineError::CheckpointWrite {
+            object: object.clone(),
+            message: "the checkpoint writer stopped".into(),
+        };
+        self.tx
+            .send(Request { changes, done })
+            .map_err(|_| gone())?;
         answer
             .await
             .map_err(|_| gone())?
-            .map_err(|message| EngineError::CheckpointWrite { object: object.clone(), message })
+            .map_err(|message| EngineError::CheckpointWrite {
+                object: object.clone(),
+                message,
+            })
     }
 }
 
@@ -109,12 +124,17 @@ impl Writer {
                 for change in request.changes.drain(..) {
                     match change {
                         // Defence in depth: the runner redacts errors already.
-                        Change::Put(key, value) => self.ours.insert(key, Some(self.redactor.redact(&value))),
+                        Change::Put(key, value) => {
+                            self.ours.insert(key, Some(self.redactor.redact(&value)))
+                        }
                         Change::Remove(key) => self.ours.insert(key, None),
                     };
                 }
             }
-            let result = self.write().await.map_err(|e| self.redactor.redact(&e.to_string()));
+            let result = self
+                .write()
+                .await
+                .map_err(|e| self.redactor.redact(&e.to_string()));
             for request in batch {
                 let _ = request.done.send(result.clone());
             }
@@ -136,10 +156,18 @@ impl Writer {
                     return Ok(());
                 }
                 Err(
-                    ClusterError::Conflict { .. } | ClusterError::AlreadyExists { .. } | ClusterError::NotFound { .. },
+                    ClusterError::Conflict { .. }
+                    | ClusterError::AlreadyExists { .. }
+                    | ClusterError::NotFound { .. },
                 ) if attempt < MAX_ATTEMPTS => {
-                    self.current =
-                        self.cluster.get(&TypeRef::config_map(), Some(&self.namespace), CHECKPOINT_NAME).await?;
+                    self.current = self
+                        .cluster
+                        .get(
+                            &TypeRef::config_map(),
+                            Some(&self.namespace),
+                            CHECKPOINT_NAME,
+                        )
+                        .await?;
                 }
                 Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
@@ -167,7 +195,8 @@ impl Writer {
         }
         let data = object["data"].as_object_mut().expect("data is an object");
         data.insert(SCHEMA_KEY.into(), json!(CHECKPOINT_SCHEMA.to_string()));
-        data.entry(CLUSTER_KEY).or_insert_with(|| json!(self.identity));
+        data.entry(CLUSTER_KEY)
+            .or_insert_with(|| json!(self.identity));
         for (key, value) in &self.ours {
             match value {
                 Some(value) => data.insert(key.clone(), json!(value)),
@@ -197,12 +226,15 @@ mod tests {
 
     fn fake() -> FakeCluster {
         let fake = FakeCluster::new();
-        fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bringup"}}));
+        fake.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bringup"}}),
+        );
         fake
     }
 
     fn stored(fake: &FakeCluster) -> serde_json::Map<String, Value> {
-        fake.object(&TypeRef::config_map(), Some("bringup"), CHECKPOINT_NAME).unwrap()["data"]
+        fake.object(&TypeRef::config_map(), Some("bringup"), CHECKPOINT_NAME)
+            .unwrap()["data"]
             .as_object()
             .unwrap()
             .clone()
@@ -211,7 +243,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn first_write_creates_with_schema_and_cluster() {
         let fake = fake();
-        let writer = CheckpointWriter::spawn(Arc::new(fake.clone()), "bringup", "uid-1", None, Redactor::new());
+        let writer = CheckpointWriter::spawn(
+            Arc::new(fake.clone()),
+            "bringup",
+            "uid-1",
+            None,
+            Redactor::new(),
+        );
         writer.put("a/x", &record("f1")).await.unwrap();
         writer.close().await;
         let data = stored(&fake);
@@ -224,11 +262,19 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn conflict_rereads_and_merges_our_keys_over_theirs() {
         let fake = fake();
-        let writer = CheckpointWriter::spawn(Arc::new(fake.clone()), "bringup", "uid-1", None, Redactor::new());
+        let writer = CheckpointWriter::spawn(
+            Arc::new(fake.clone()),
+            "bringup",
+            "uid-1",
+            None,
+            Redactor::new(),
+        );
         writer.put("a/x", &record("ours-1")).await.unwrap();
 
         // Someone else writes between our writes: a key of theirs, and a key we changed.
-        let mut theirs = fake.object(&TypeRef::config_map(), Some("bringup"), CHECKPOINT_NAME).unwrap();
+        let mut theirs = fake
+            .object(&TypeRef::config_map(), Some("bringup"), CHECKPOINT_NAME)
+            .unwrap();
         theirs["data"]["b.y"] = json!(serde_json::to_string(&record("theirs")).unwrap());
         theirs["data"]["a.x"] = json!(serde_json::to_string(&record("theirs-too")).unwrap());
         fake.insert(theirs);
@@ -237,12 +283,29 @@ mod tests {
         writer.close().await;
 
         let data = stored(&fake);
-        let read = |k: &str| serde_json::from_str::<StepRecord>(data[k].as_str().unwrap()).unwrap().fingerprint;
-        assert_eq!(read("a.x"), "ours-1", "a key this run changed keeps our value");
+        let read = |k: &str| {
+            serde_json::from_str::<StepRecord>(data[k].as_str().unwrap())
+                .unwrap()
+                .fingerprint
+        };
+        assert_eq!(
+            read("a.x"),
+            "ours-1",
+            "a key this run changed keeps our value"
+        );
         assert_eq!(read("a.z"), "ours-2");
-        assert_eq!(read("b.y"), "theirs", "a key we never touched keeps the server's value");
+        assert_eq!(
+            read("b.y"),
+            "theirs",
+            "a key we never touched keeps the server's value"
+        );
         let replaces = fake.calls().iter().filter(|c| c.verb == "replace").count();
-        assert_eq!(replaces, 2, "one conflicting replace, one after the re-read: {:?}", fake.calls());
+        assert_eq!(
+            replaces,
+            2,
+            "one conflicting replace, one after the re-read: {:?}",
+            fake.calls()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -250,7 +313,8 @@ mod tests {
         let fake = fake();
         let redactor = Redactor::new();
         redactor.register("canary-Zq81xT");
-        let writer = CheckpointWriter::spawn(Arc::new(fake.clone()), "bringup", "uid-1", None, redactor);
+        let writer =
+            CheckpointWriter::spawn(Arc::new(fake.clone()), "bringup", "uid-1", None, redactor);
         let mut failed = record("f");
         failed.status = RecordStatus::Failed;
         failed.error = Some("login with canary-Zq81xT refused".into());
@@ -264,7 +328,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn remove_deletes_keys() {
         let fake = fake();
-        let writer = CheckpointWriter::spawn(Arc::new(fake.clone()), "bringup", "uid-1", None, Redactor::new());
+        let writer = CheckpointWriter::spawn(
+            Arc::new(fake.clone()),
+            "bringup",
+            "uid-1",
+            None,
+            Redactor::new(),
+        );
         writer.put("a/x", &record("1")).await.unwrap();
         writer.put("a/y", &record("1")).await.unwrap();
         writer.remove(&["a.x".to_string()]).await.unwrap();

@@ -15,7 +15,9 @@ pub fn micro_time(time: DateTime<Utc>) -> String {
 
 /// Parses any RFC 3339 time into UTC.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Milliseconds in a duration, saturated.

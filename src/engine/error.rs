@@ -15,7 +15,11 @@ pub enum EngineError {
         "phase `{phase}` depends on {}, not done in the checkpoint ({}); run them first, or pass --ignore-dependencies to run `{phase}` anyway",
         quote_list(.dependencies), .detail.join(", ")
     )]
-    DependenciesNotDone { phase: String, dependencies: Vec<String>, detail: Vec<String> },
+    DependenciesNotDone {
+        phase: String,
+        dependencies: Vec<String>,
+        detail: Vec<String>,
+    },
 
     #[error(
         "{} without an answer and no terminal to ask: {}",
@@ -27,22 +31,40 @@ pub enum EngineError {
     #[error(
         "lease {namespace}/{name} is held by `{holder}` since {since}; wait for that run to finish, or if it is dead, wait {expires_in_s}s for the lease to expire or run `bringup unlock`"
     )]
-    LockHeld { namespace: String, name: String, holder: String, since: String, expires_in_s: u64 },
+    LockHeld {
+        namespace: String,
+        name: String,
+        holder: String,
+        since: String,
+        expires_in_s: u64,
+    },
 
     #[error(
         "lost lease {namespace}/{name} to `{holder}` during the run; stopped after the current step; check who runs bringup against this cluster, then re-run `bringup run` to resume"
     )]
-    LockLost { namespace: String, name: String, holder: String },
+    LockLost {
+        namespace: String,
+        name: String,
+        holder: String,
+    },
 
     #[error(
         "checkpoint {object} was written for cluster {recorded}, but this cluster is {current}; check --context, or use another --state-namespace"
     )]
-    WrongCluster { object: String, recorded: String, current: String },
+    WrongCluster {
+        object: String,
+        recorded: String,
+        current: String,
+    },
 
     #[error(
         "checkpoint {object} has schema {found}, newer than this bringup understands ({supported}); upgrade bringup"
     )]
-    NewerSchema { object: String, found: String, supported: u32 },
+    NewerSchema {
+        object: String,
+        found: String,
+        supported: u32,
+    },
 
     #[error(
         "checkpoint {object} is unreadable: {message}; inspect it with kubectl, or remove it with `bringup reset --all`"
@@ -62,7 +84,9 @@ pub enum EngineError {
     #[error("{}", failed_message(.0))]
     StepsFailed(Box<Summary>),
 
-    #[error("bug: the probe of step {step} attempted `{operation}` during a read-only command; please report it")]
+    #[error(
+        "bug: the probe of step {step} attempted `{operation}` during a read-only command; please report it"
+    )]
     DryRunViolation { step: String, operation: String },
 
     #[error("{count} of {total} probed steps found drift; run `bringup run` to converge")]
@@ -123,12 +147,20 @@ impl EngineError {
 }
 
 fn quote_list(items: &[String]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn failed_message(summary: &Summary) -> String {
-    let mut message =
-        summary.failed.iter().map(|f| format!("step {} failed: {}", f.step, f.error)).collect::<Vec<_>>().join("; ");
+    let mut message = summary
+        .failed
+        .iter()
+        .map(|f| format!("step {} failed: {}", f.step, f.error))
+        .collect::<Vec<_>>()
+        .join("; ");
     if let Some(resume) = &summary.resume {
         message.push_str("; ");
         message.push_str(resume);

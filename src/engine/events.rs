@@ -220,7 +220,10 @@ impl TimedEvent {
             |e| serde_json::json!({"event": "warning", "message": format!("bug: event not serializable: {e}")}),
         );
         if let serde_json::Value::Object(map) = &mut value {
-            map.insert("timestamp".into(), serde_json::Value::String(crate::engine::clock::rfc3339(self.timestamp)));
+            map.insert(
+                "timestamp".into(),
+                serde_json::Value::String(crate::engine::clock::rfc3339(self.timestamp)),
+            );
         }
         value
     }

@@ -46,7 +46,10 @@ impl StepsExecutor {
     /// `templates` must read through the same cluster the command is given (read-only for
     /// plan and verify).
     pub fn new(templates: Templater, prompter: Arc<dyn Prompter>) -> Self {
-        StepsExecutor { templates, prompter }
+        StepsExecutor {
+            templates,
+            prompter,
+        }
     }
 
     fn context<'a>(&'a self, ctx: &'a ExecContext<'a>) -> StepContext<'a> {

@@ -31,12 +31,17 @@ pub fn fingerprint(step: &Step, values: &Value) -> String {
     let mut referenced: BTreeMap<String, Value> = BTreeMap::new();
     collect_references(&definition, &mut |path| {
         let key = serde_json::to_string(&path).unwrap_or_default();
-        referenced.entry(key).or_insert_with(|| lookup(values, &path).cloned().unwrap_or(Value::Null));
+        referenced
+            .entry(key)
+            .or_insert_with(|| lookup(values, &path).cloned().unwrap_or(Value::Null));
     });
     let input = serde_json::json!({"step": definition, "values": referenced});
     let mut canonical = String::new();
     write_canonical(&input, &mut canonical);
-    format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    )
 }
 
 /// JSON with object keys sorted at every depth, whatever map order serde_json was built with.
@@ -117,7 +122,9 @@ fn scan(text: &str, found: &mut dyn FnMut(Vec<String>)) {
                         Some(q @ (b'\'' | b'"')) => *q as char,
                         _ => break,
                     };
-                    let Some(close) = text[i + 2..].find(quote) else { break };
+                    let Some(close) = text[i + 2..].find(quote) else {
+                        break;
+                    };
                     path.push(text[i + 2..i + 2 + close].to_string());
                     i = i + 2 + close + 1;
                     if bytes.get(i) == Some(&b']') {
@@ -148,7 +155,10 @@ mod tests {
     fn same_definition_same_fingerprint_and_changes_show() {
         let values = json!({});
         let a = once_step("a");
-        assert_eq!(fingerprint(&a, &values), fingerprint(&once_step("a"), &values));
+        assert_eq!(
+            fingerprint(&a, &values),
+            fingerprint(&once_step("a"), &values)
+        );
         assert!(fingerprint(&a, &values).starts_with("sha256:"));
 
         let mut changed = once_step("a");
@@ -163,20 +173,43 @@ mod tests {
         let values = json!({});
         let mut reworded = once_step("a");
         reworded.description = Some("now with better words".into());
-        reworded.timeout = Some(crate::phase::model::Duration(std::time::Duration::from_secs(9)));
-        assert_eq!(fingerprint(&once_step("a"), &values), fingerprint(&reworded, &values));
+        reworded.timeout = Some(crate::phase::model::Duration(
+            std::time::Duration::from_secs(9),
+        ));
+        assert_eq!(
+            fingerprint(&once_step("a"), &values),
+            fingerprint(&reworded, &values)
+        );
     }
 
     #[test]
     fn referenced_values_count_and_others_do_not() {
         let mut step = once_step("a");
         if let crate::phase::model::StepKind::Exec(exec) = &mut step.kind {
-            exec.command = vec!["echo".into(), "{{ values.gitea.admin }} {{ values['org'] }}".into()];
+            exec.command = vec![
+                "echo".into(),
+                "{{ values.gitea.admin }} {{ values['org'] }}".into(),
+            ];
         }
-        let base = fingerprint(&step, &json!({"gitea": {"admin": "root"}, "org": "acme", "other": 1}));
-        assert_eq!(base, fingerprint(&step, &json!({"gitea": {"admin": "root"}, "org": "acme", "other": 2})));
-        assert_ne!(base, fingerprint(&step, &json!({"gitea": {"admin": "admin"}, "org": "acme"})));
-        assert_ne!(base, fingerprint(&step, &json!({"gitea": {"admin": "root"}, "org": "other"})));
+        let base = fingerprint(
+            &step,
+            &json!({"gitea": {"admin": "root"}, "org": "acme", "other": 1}),
+        );
+        assert_eq!(
+            base,
+            fingerprint(
+                &step,
+                &json!({"gitea": {"admin": "root"}, "org": "acme", "other": 2})
+            )
+        );
+        assert_ne!(
+            base,
+            fingerprint(&step, &json!({"gitea": {"admin": "admin"}, "org": "acme"}))
+        );
+        assert_ne!(
+            base,
+            fingerprint(&step, &json!({"gitea": {"admin": "root"}, "org": "other"}))
+        );
     }
 
     #[test]
@@ -186,7 +219,14 @@ mod tests {
             "{{ values.a.b }} {{ myvalues.x }} {{ values['c d'] }} {{ values | tojson }} {{ x.values.y }}",
             &mut |p| paths.push(p),
         );
-        assert_eq!(paths, vec![vec!["a".to_string(), "b".into()], vec!["c d".into()], vec![]]);
+        assert_eq!(
+            paths,
+            vec![
+                vec!["a".to_string(), "b".into()],
+                vec!["c d".into()],
+                vec![]
+            ]
+        );
     }
 
     #[test]

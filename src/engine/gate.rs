@@ -16,7 +16,11 @@ pub(crate) struct Gate {
 
 impl Gate {
     pub(crate) fn new(decider: Option<Arc<dyn Decider>>, reporter: Arc<dyn Reporter>) -> Self {
-        Gate { decider, reporter, answer: OnceCell::new() }
+        Gate {
+            decider,
+            reporter,
+            answer: OnceCell::new(),
+        }
     }
 
     /// Whether changes may go ahead; asks on the first call only.
@@ -24,7 +28,9 @@ impl Gate {
         *self
             .answer
             .get_or_init(|| async {
-                let Some(decider) = self.decider.clone() else { return true };
+                let Some(decider) = self.decider.clone() else {
+                    return true;
+                };
                 let reporter = self.reporter.clone();
                 let confirmation = confirmation.clone();
                 // The decider may block on a terminal prompt.

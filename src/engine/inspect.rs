@@ -43,8 +43,10 @@ pub async fn plan(
     }
     let missing = preflight.missing_values(settings, phases);
     if !missing.is_empty() {
-        events
-            .warn(format!("`bringup run` without a terminal would refuse: {}", EngineError::MissingValues { missing }));
+        events.warn(format!(
+            "`bringup run` without a terminal would refuse: {}",
+            EngineError::MissingValues { missing }
+        ));
     }
 
     let mut rows = Vec::new();
@@ -55,25 +57,38 @@ pub async fn plan(
         let mut detail = Vec::new();
         match planned.state {
             StepState::Changed => detail.push("definition changed since it ran".to_string()),
-            StepState::Failed => {
-                detail.push(format!("failed: {}", record.and_then(|r| r.error.clone()).unwrap_or_default()))
-            }
+            StepState::Failed => detail.push(format!(
+                "failed: {}",
+                record.and_then(|r| r.error.clone()).unwrap_or_default()
+            )),
             StepState::Interrupted => detail.push("left running by an earlier run".into()),
             StepState::Done if step.mode() == Mode::Once && settings.selection.force => {
                 detail.push("--force: runs again".into())
             }
-            StepState::Done if step.mode() == Mode::Ensure => detail.push("probed on every run".into()),
+            StepState::Done if step.mode() == Mode::Ensure => {
+                detail.push("probed on every run".into())
+            }
             StepState::Done | StepState::Pending => {}
         }
         let probe = if settings.probe {
-            let (finding, message) =
-                probe_once(&*executor, &cluster, &events, phases, planned.phase, planned.step).await?;
+            let (finding, message) = probe_once(
+                &*executor,
+                &cluster,
+                &events,
+                phases,
+                planned.phase,
+                planned.step,
+            )
+            .await?;
             detail.push(format!("probe: {finding} ({message})"));
             Some(finding)
         } else {
             None
         };
-        add(&mut summary, bucket(step.mode(), planned.state, settings.selection.force, probe));
+        add(
+            &mut summary,
+            bucket(step.mode(), planned.state, settings.selection.force, probe),
+        );
         rows.push(PlanRow {
             step: planned.full_id.clone(),
             kind: step.kind.name().into(),
@@ -83,7 +98,10 @@ pub async fn plan(
             detail: detail.join("; "),
         });
     }
-    events.emit(Event::Plan { rows: rows.clone(), summary });
+    events.emit(Event::Plan {
+        rows: rows.clone(),
+        summary,
+    });
     Ok(PlanReport { rows, summary })
 }
 
@@ -97,12 +115,21 @@ pub async fn verify(
     events: EventSink,
 ) -> Result<Vec<PlanRow>, EngineError> {
     let cluster = ReadOnlyCluster::wrap(cluster);
-    let (selected, checkpoint) = start(settings, phases, &*cluster, &events, Command::Verify).await?;
+    let (selected, checkpoint) =
+        start(settings, phases, &*cluster, &events, Command::Verify).await?;
     let preflight = Preflight::assess(settings, phases, &selected, &checkpoint);
     let mut rows = Vec::new();
     for planned in &preflight.steps {
         let step = preflight.step(phases, planned);
-        let (finding, message) = probe_once(&*executor, &cluster, &events, phases, planned.phase, planned.step).await?;
+        let (finding, message) = probe_once(
+            &*executor,
+            &cluster,
+            &events,
+            phases,
+            planned.phase,
+            planned.step,
+        )
+        .await?;
         rows.push(PlanRow {
             step: planned.full_id.clone(),
             kind: step.kind.name().into(),
@@ -112,10 +139,19 @@ pub async fn verify(
             detail: message,
         });
     }
-    let drift = rows.iter().filter(|r| matches!(r.probe, Some(Finding::NeedsWork | Finding::Error))).count();
-    events.emit(Event::Verify { rows: rows.clone(), drift });
+    let drift = rows
+        .iter()
+        .filter(|r| matches!(r.probe, Some(Finding::NeedsWork | Finding::Error)))
+        .count();
+    events.emit(Event::Verify {
+        rows: rows.clone(),
+        drift,
+    });
     if drift > 0 {
-        return Err(EngineError::Drift { count: drift, total: rows.len() });
+        return Err(EngineError::Drift {
+            count: drift,
+            total: rows.len(),
+        });
     }
     Ok(rows)
 }
@@ -129,7 +165,8 @@ pub async fn status(
     events: EventSink,
 ) -> Result<Vec<StatusRow>, EngineError> {
     let cluster = ReadOnlyCluster::wrap(cluster);
-    let (selected, checkpoint) = start(settings, phases, &*cluster, &events, Command::Status).await?;
+    let (selected, checkpoint) =
+        start(settings, phases, &*cluster, &events, Command::Status).await?;
     let preflight = Preflight::assess(settings, phases, &selected, &checkpoint);
     let mut rows: Vec<StatusRow> = preflight
         .steps
@@ -148,7 +185,11 @@ pub async fn status(
         })
         .collect();
     if settings.selection == Default::default() {
-        for (id, record) in checkpoint.records.iter().filter(|(id, _)| !preflight.fingerprints.contains_key(*id)) {
+        for (id, record) in checkpoint
+            .records
+            .iter()
+            .filter(|(id, _)| !preflight.fingerprints.contains_key(*id))
+        {
             rows.push(StatusRow {
                 step: id.clone(),
                 state: record.state(&record.fingerprint),
@@ -160,7 +201,10 @@ pub async fn status(
             });
         }
     }
-    events.emit(Event::Status { checkpoint: Checkpoint::object_name(&settings.state_namespace), rows: rows.clone() });
+    events.emit(Event::Status {
+        checkpoint: Checkpoint::object_name(&settings.state_namespace),
+        rows: rows.clone(),
+    });
     Ok(rows)
 }
 
@@ -179,10 +223,9 @@ async fn start(
         steps: selected.len(),
         run_id: settings.run_id.clone(),
     });
-    let identity = cluster
-        .identity()
-        .await
-        .map_err(EngineError::cluster("reading the cluster identity (namespace kube-system)"))?;
+    let identity = cluster.identity().await.map_err(EngineError::cluster(
+        "reading the cluster identity (namespace kube-system)",
+    ))?;
     let checkpoint = Checkpoint::read(cluster, &settings.state_namespace, &identity).await?;
     for key in &checkpoint.unreadable {
         events.warn(format!(
@@ -205,7 +248,12 @@ async fn probe_once(
     let step = &phase.steps[step];
     let full_id = format!("{}/{}", phase.name, step.id);
     let progress_events = events.clone();
-    let progress = move |message: String| progress_events.emit(Event::StepProgress { step: full_id.clone(), message });
+    let progress = move |message: String| {
+        progress_events.emit(Event::StepProgress {
+            step: full_id.clone(),
+            message,
+        })
+    };
     let ctx = ExecContext {
         phase: &phase.name,
         step,
@@ -219,7 +267,10 @@ async fn probe_once(
         Ok(Probe::Unknown(m)) => (Finding::Unknown, m),
         // A probe that tries to change something is a bug: stop loudly, never as a row.
         Err(StepError::Cluster(ClusterError::DryRunViolation { operation })) => {
-            return Err(EngineError::DryRunViolation { step: ctx.full_id(), operation });
+            return Err(EngineError::DryRunViolation {
+                step: ctx.full_id(),
+                operation,
+            });
         }
         Err(e) => (Finding::Error, events.redactor().redact(&e.to_string())),
     })

@@ -32,20 +32,34 @@ pub struct LockHolder {
 impl LockHolder {
     fn of(lease: &Value) -> Option<LockHolder> {
         let spec = lease.get("spec")?;
-        let identity = spec.get("holderIdentity")?.as_str().filter(|h| !h.is_empty())?.to_string();
-        let time = |field: &str| spec.get(field).and_then(Value::as_str).and_then(clock::parse);
+        let identity = spec
+            .get("holderIdentity")?
+            .as_str()
+            .filter(|h| !h.is_empty())?
+            .to_string();
+        let time = |field: &str| {
+            spec.get(field)
+                .and_then(Value::as_str)
+                .and_then(clock::parse)
+        };
         Some(LockHolder {
             identity,
             acquired: time("acquireTime"),
             renewed: time("renewTime"),
-            duration_s: spec.get("leaseDurationSeconds").and_then(Value::as_u64).unwrap_or(0),
+            duration_s: spec
+                .get("leaseDurationSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         })
     }
 
     /// When the Lease is free for the taking if nobody renews it.
     pub fn expires(&self) -> Option<DateTime<Utc>> {
         let since = self.renewed.or(self.acquired)?;
-        Some(since + chrono::Duration::seconds(i64::try_from(self.duration_s).unwrap_or(i64::MAX / 2)))
+        Some(
+            since
+                + chrono::Duration::seconds(i64::try_from(self.duration_s).unwrap_or(i64::MAX / 2)),
+        )
     }
 
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
@@ -102,17 +116,24 @@ impl Lock {
                         && previous.identity != holder
                         && !previous.is_stale(now)
                     {
-                        let expires_in_s = previous.expires().map_or(0, |e| (e - now).num_seconds().max(0) as u64);
+                        let expires_in_s = previous
+                            .expires()
+                            .map_or(0, |e| (e - now).num_seconds().max(0) as u64);
                         return Err(EngineError::LockHeld {
                             namespace: namespace.to_string(),
                             name: LOCK_NAME.into(),
                             holder: previous.identity.clone(),
-                            since: previous.acquired.map_or_else(|| "an unknown time".into(), clock::rfc3339),
+                            since: previous
+                                .acquired
+                                .map_or_else(|| "an unknown time".into(), clock::rfc3339),
                             expires_in_s,
                         });
                     }
                     let lease = lease_object(namespace, holder, duration_s, now, Some(&current));
-                    (cluster.replace(&lease).await, previous.filter(|p| p.identity != holder))
+                    (
+                        cluster.replace(&lease).await,
+                        previous.filter(|p| p.identity != holder),
+                    )
                 }
             };
             match result {
@@ -127,12 +148,20 @@ impl Lock {
                 Err(e) => return Err(EngineError::cluster(format!("taking {}", object()))(e)),
             }
         }
-        Err(EngineError::cluster(format!("taking {}", object()))(ClusterError::Other(
-            "it kept changing under us; another run is starting at the same time".into(),
-        )))
+        Err(EngineError::cluster(format!("taking {}", object()))(
+            ClusterError::Other(
+                "it kept changing under us; another run is starting at the same time".into(),
+            ),
+        ))
     }
 
-    fn start(cluster: Arc<dyn Cluster>, namespace: &str, holder: &str, lease: Value, duration: Duration) -> Lock {
+    fn start(
+        cluster: Arc<dyn Cluster>,
+        namespace: &str,
+        holder: &str,
+        lease: Value,
+        duration: Duration,
+    ) -> Lock {
         let lease = Arc::new(Mutex::new(lease));
         let lost = CancellationToken::new();
         let lost_to = Arc::new(Mutex::new(None));
@@ -191,8 +220,15 @@ impl Lock {
             match self.cluster.replace(&freed).await {
                 Ok(_) => return Ok(()),
                 Err(ClusterError::Conflict { .. }) => {
-                    match self.cluster.get(&TypeRef::lease(), Some(&self.namespace), LOCK_NAME).await {
-                        Ok(Some(current)) if LockHolder::of(&current).is_some_and(|h| h.identity == self.holder) => {
+                    match self
+                        .cluster
+                        .get(&TypeRef::lease(), Some(&self.namespace), LOCK_NAME)
+                        .await
+                    {
+                        Ok(Some(current))
+                            if LockHolder::of(&current)
+                                .is_some_and(|h| h.identity == self.holder) =>
+                        {
                             lease = current;
                         }
                         Ok(_) => return Ok(()),
@@ -207,7 +243,10 @@ impl Lock {
     }
 
     /// `bringup unlock`: frees the Lease whoever holds it. Returns who held it.
-    pub async fn break_lock(cluster: &dyn Cluster, namespace: &str) -> Result<Option<LockHolder>, EngineError> {
+    pub async fn break_lock(
+        cluster: &dyn Cluster,
+        namespace: &str,
+    ) -> Result<Option<LockHolder>, EngineError> {
         let during = format!("breaking lease {namespace}/{LOCK_NAME}");
         for _ in 0..5 {
             let Some(current) = cluster
@@ -217,7 +256,9 @@ impl Lock {
             else {
                 return Ok(None);
             };
-            let Some(holder) = LockHolder::of(&current) else { return Ok(None) };
+            let Some(holder) = LockHolder::of(&current) else {
+                return Ok(None);
+            };
             let mut freed = current.clone();
             if let Some(spec) = freed.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.remove("holderIdentity");
@@ -231,7 +272,9 @@ impl Lock {
                 Err(e) => return Err(EngineError::cluster(during)(e)),
             }
         }
-        Err(EngineError::cluster(during)(ClusterError::Other("the lease kept changing; try again".into())))
+        Err(EngineError::cluster(during)(ClusterError::Other(
+            "the lease kept changing; try again".into(),
+        )))
     }
 }
 
@@ -244,7 +287,9 @@ impl Drop for Lock {
 
 /// `user@host pid=N run=ID`: enough for a person to find the other run.
 pub fn default_holder(run_id: &str) -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -254,9 +299,21 @@ pub fn default_holder(run_id: &str) -> String {
     format!("{user}@{host} pid={} run={run_id}", std::process::id())
 }
 
-fn lease_object(namespace: &str, holder: &str, duration_s: u64, now: DateTime<Utc>, current: Option<&Value>) -> Value {
-    let transitions = current.and_then(|c| c["spec"]["leaseTransitions"].as_u64()).unwrap_or(0)
-        + u64::from(current.and_then(LockHolder::of).is_some_and(|h| h.identity != holder));
+fn lease_object(
+    namespace: &str,
+    holder: &str,
+    duration_s: u64,
+    now: DateTime<Utc>,
+    current: Option<&Value>,
+) -> Value {
+    let transitions = current
+        .and_then(|c| c["spec"]["leaseTransitions"].as_u64())
+        .unwrap_or(0)
+        + u64::from(
+            current
+                .and_then(LockHolder::of)
+                .is_some_and(|h| h.identity != holder),
+        );
     let mut lease = current.cloned().unwrap_or_else(|| {
         json!({
             "apiVersion": "coordination.k8s.io/v1",
@@ -299,9 +356,17 @@ async fn renew(
                 continue;
             }
             Err(ClusterError::Conflict { .. } | ClusterError::NotFound { .. }) => {
-                let namespace = renewed["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-                match cluster.get(&TypeRef::lease(), Some(&namespace), LOCK_NAME).await {
-                    Ok(Some(current)) if LockHolder::of(&current).is_some_and(|h| h.identity == holder) => {
+                let namespace = renewed["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                match cluster
+                    .get(&TypeRef::lease(), Some(&namespace), LOCK_NAME)
+                    .await
+                {
+                    Ok(Some(current))
+                        if LockHolder::of(&current).is_some_and(|h| h.identity == holder) =>
+                    {
                         // Still ours (someone touched another field): renew on the fresh version.
                         *lease.lock().expect("lock state poisoned") = current;
                         continue;
@@ -336,30 +401,46 @@ mod tests {
 
     fn fake() -> FakeCluster {
         let fake = FakeCluster::new();
-        fake.insert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bringup"}}));
+        fake.insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bringup"}}),
+        );
         fake
     }
 
     fn lease(fake: &FakeCluster) -> Value {
-        fake.object(&TypeRef::lease(), Some("bringup"), LOCK_NAME).unwrap()
+        fake.object(&TypeRef::lease(), Some("bringup"), LOCK_NAME)
+            .unwrap()
     }
 
-    async fn take(fake: &FakeCluster, holder: &str, duration: Duration) -> Result<Acquired, EngineError> {
+    async fn take(
+        fake: &FakeCluster,
+        holder: &str,
+        duration: Duration,
+    ) -> Result<Acquired, EngineError> {
         Lock::acquire(Arc::new(fake.clone()), "bringup", holder, duration).await
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn acquire_release_and_acquire_again() {
         let fake = fake();
-        let Acquired::Held { lock, took_over } = take(&fake, "me run=1", Duration::from_secs(30)).await.unwrap() else {
+        let Acquired::Held { lock, took_over } = take(&fake, "me run=1", Duration::from_secs(30))
+            .await
+            .unwrap()
+        else {
             panic!("namespace exists")
         };
         assert!(took_over.is_none());
         assert_eq!(lease(&fake)["spec"]["holderIdentity"], "me run=1");
         assert_eq!(lease(&fake)["spec"]["leaseDurationSeconds"], 30);
         lock.release().await.unwrap();
-        assert!(lease(&fake)["spec"].get("holderIdentity").is_none(), "released lease is free");
-        let Acquired::Held { lock, took_over } = take(&fake, "other run=2", Duration::from_secs(30)).await.unwrap()
+        assert!(
+            lease(&fake)["spec"].get("holderIdentity").is_none(),
+            "released lease is free"
+        );
+        let Acquired::Held { lock, took_over } =
+            take(&fake, "other run=2", Duration::from_secs(30))
+                .await
+                .unwrap()
         else {
             panic!()
         };
@@ -371,7 +452,9 @@ mod tests {
     async fn a_fresh_lease_held_by_another_is_refused_naming_the_holder() {
         let fake = fake();
         let Acquired::Held { lock, .. } =
-            take(&fake, "alice@laptop pid=7 run=a", Duration::from_secs(30)).await.unwrap()
+            take(&fake, "alice@laptop pid=7 run=a", Duration::from_secs(30))
+                .await
+                .unwrap()
         else {
             panic!()
         };
@@ -380,7 +463,10 @@ mod tests {
         };
         assert_eq!(err.exit_code(), 3);
         let message = err.to_string();
-        assert!(message.contains("held by `alice@laptop pid=7 run=a` since 20"), "{message}");
+        assert!(
+            message.contains("held by `alice@laptop pid=7 run=a` since 20"),
+            "{message}"
+        );
         assert!(message.contains("bringup unlock"), "{message}");
         lock.release().await.unwrap();
     }
@@ -392,7 +478,9 @@ mod tests {
         fake.insert(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": LOCK_NAME, "namespace": "bringup"},
             "spec": {"holderIdentity": "dead run", "leaseDurationSeconds": 30, "acquireTime": old, "renewTime": old}}));
-        let Acquired::Held { lock, took_over } = take(&fake, "me", Duration::from_secs(30)).await.unwrap() else {
+        let Acquired::Held { lock, took_over } =
+            take(&fake, "me", Duration::from_secs(30)).await.unwrap()
+        else {
             panic!()
         };
         assert_eq!(took_over.unwrap().identity, "dead run");
@@ -404,14 +492,23 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn missing_namespace_is_reported_not_created() {
         let fake = FakeCluster::new();
-        assert!(matches!(take(&fake, "me", Duration::from_secs(30)).await.unwrap(), Acquired::NamespaceMissing));
-        assert!(fake.object(&TypeRef::namespace(), None, "bringup").is_none());
+        assert!(matches!(
+            take(&fake, "me", Duration::from_secs(30)).await.unwrap(),
+            Acquired::NamespaceMissing
+        ));
+        assert!(
+            fake.object(&TypeRef::namespace(), None, "bringup")
+                .is_none()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn renewal_keeps_it_fresh_and_notices_a_takeover() {
         let fake = fake();
-        let Acquired::Held { lock, .. } = take(&fake, "me", Duration::from_millis(1500)).await.unwrap() else {
+        let Acquired::Held { lock, .. } = take(&fake, "me", Duration::from_millis(1500))
+            .await
+            .unwrap()
+        else {
             panic!()
         };
         let first = lease(&fake)["spec"]["renewTime"].clone();
@@ -425,22 +522,32 @@ mod tests {
         let mut stolen = lease(&fake);
         stolen["spec"]["holderIdentity"] = json!("thief");
         fake.insert(stolen);
-        tokio::time::timeout(Duration::from_secs(10), lock.lost().cancelled()).await.expect("loss noticed");
+        tokio::time::timeout(Duration::from_secs(10), lock.lost().cancelled())
+            .await
+            .expect("loss noticed");
         assert_eq!(lock.lost_to().as_deref(), Some("thief"));
         lock.release().await.unwrap();
-        assert_eq!(lease(&fake)["spec"]["holderIdentity"], "thief", "release leaves the new holder alone");
+        assert_eq!(
+            lease(&fake)["spec"]["holderIdentity"],
+            "thief",
+            "release leaves the new holder alone"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn unlock_frees_a_held_lease() {
         let fake = fake();
-        let Acquired::Held { lock, .. } = take(&fake, "alice", Duration::from_secs(30)).await.unwrap() else {
+        let Acquired::Held { lock, .. } =
+            take(&fake, "alice", Duration::from_secs(30)).await.unwrap()
+        else {
             panic!()
         };
         let broken = Lock::break_lock(&fake, "bringup").await.unwrap();
         assert_eq!(broken.unwrap().identity, "alice");
         assert!(Lock::break_lock(&fake, "bringup").await.unwrap().is_none());
-        let Acquired::Held { lock: second, .. } = take(&fake, "bob", Duration::from_secs(30)).await.unwrap() else {
+        let Acquired::Held { lock: second, .. } =
+            take(&fake, "bob", Duration::from_secs(30)).await.unwrap()
+        else {
             panic!()
         };
         second.release().await.unwrap();

@@ -81,13 +81,25 @@ impl Preflight {
                 let print = fingerprint(step, &settings.values);
                 if selected.contains(&full_id) {
                     let state = checkpoint.state(&full_id, &print);
-                    add(&mut summary, bucket(step.mode(), state, settings.selection.force, None));
-                    steps.push(PlannedStep { phase: p, step: s, full_id: full_id.clone(), state });
+                    add(
+                        &mut summary,
+                        bucket(step.mode(), state, settings.selection.force, None),
+                    );
+                    steps.push(PlannedStep {
+                        phase: p,
+                        step: s,
+                        full_id: full_id.clone(),
+                        state,
+                    });
                 }
                 fingerprints.insert(full_id, print);
             }
         }
-        Preflight { steps, fingerprints, summary }
+        Preflight {
+            steps,
+            fingerprints,
+            summary,
+        }
     }
 
     /// Assesses, then refuses what must not start: a phase on top of undone dependencies,
@@ -115,11 +127,17 @@ impl Preflight {
         checkpoint: &Checkpoint,
     ) -> Result<(), EngineError> {
         let lookup = |id: &str| self.fingerprints.get(id).cloned().unwrap_or_default();
-        settings.selection.check_dependencies(phases, selected, checkpoint, &lookup)
+        settings
+            .selection
+            .check_dependencies(phases, selected, checkpoint, &lookup)
     }
 
     /// Prompt steps that will run without an answer in the values, on a run that cannot ask.
-    pub(crate) fn missing_values(&self, settings: &RunSettings, phases: &[Phase]) -> Vec<MissingValue> {
+    pub(crate) fn missing_values(
+        &self,
+        settings: &RunSettings,
+        phases: &[Phase],
+    ) -> Vec<MissingValue> {
         if settings.interactive {
             return Vec::new();
         }
@@ -127,14 +145,21 @@ impl Preflight {
             .iter()
             .filter_map(|planned| {
                 let step = self.step(phases, planned);
-                let StepKind::Prompt(prompt) = &step.kind else { return None };
-                if bucket(step.mode(), planned.state, settings.selection.force, None) == Bucket::Done {
+                let StepKind::Prompt(prompt) = &step.kind else {
+                    return None;
+                };
+                if bucket(step.mode(), planned.state, settings.selection.force, None)
+                    == Bucket::Done
+                {
                     return None;
                 }
                 if value_of(&settings.values, &prompt.value).is_some() {
                     return None;
                 }
-                Some(MissingValue { step: planned.full_id.clone(), key: prompt.value.clone() })
+                Some(MissingValue {
+                    step: planned.full_id.clone(),
+                    key: prompt.value.clone(),
+                })
             })
             .collect()
     }
@@ -144,13 +169,19 @@ impl Preflight {
     }
 
     pub(crate) fn fingerprint(&self, full_id: &str) -> &str {
-        self.fingerprints.get(full_id).map(String::as_str).unwrap_or_default()
+        self.fingerprints
+            .get(full_id)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 
 /// A values key, as written in `--set a.b=...`: the dotted path, or the literal key.
 pub fn value_of<'v>(values: &'v serde_json::Value, key: &str) -> Option<&'v serde_json::Value> {
-    values.get(key).or_else(|| key.split('.').try_fold(values, |v, part| v.get(part))).filter(|v| !v.is_null())
+    values
+        .get(key)
+        .or_else(|| key.split('.').try_fold(values, |v, part| v.get(part)))
+        .filter(|v| !v.is_null())
 }
 
 #[cfg(test)]
@@ -162,19 +193,36 @@ mod tests {
 
     #[test]
     fn a_prompt_without_answer_on_a_non_interactive_run_names_the_set_key() {
-        let phases = vec![phase("gitea", &[], vec![prompt_step("admin", "gitea.admin_password")])];
+        let phases = vec![phase(
+            "gitea",
+            &[],
+            vec![prompt_step("admin", "gitea.admin_password")],
+        )];
         let selected = BTreeSet::from(["gitea/admin".to_string()]);
         let settings = RunSettings::default();
-        let err = Preflight::check(&settings, &phases, &selected, &Checkpoint::empty("bringup")).unwrap_err();
+        let err = Preflight::check(&settings, &phases, &selected, &Checkpoint::empty("bringup"))
+            .unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert_eq!(
             err.to_string(),
             "a prompt step would run without an answer and no terminal to ask: step gitea/admin needs --set gitea.admin_password=..."
         );
 
-        let answered = RunSettings { values: json!({"gitea": {"admin_password": "x"}}), ..RunSettings::default() };
+        let answered = RunSettings {
+            values: json!({"gitea": {"admin_password": "x"}}),
+            ..RunSettings::default()
+        };
         Preflight::check(&answered, &phases, &selected, &Checkpoint::empty("bringup")).unwrap();
-        let interactive = RunSettings { interactive: true, ..RunSettings::default() };
-        Preflight::check(&interactive, &phases, &selected, &Checkpoint::empty("bringup")).unwrap();
+        let interactive = RunSettings {
+            interactive: true,
+            ..RunSettings::default()
+        };
+        Preflight::check(
+            &interactive,
+            &phases,
+            &selected,
+            &Checkpoint::empty("bringup"),
+        )
+        .unwrap();
     }
 }

@@ -15,7 +15,11 @@ pub struct ReadOnlyCluster {
 impl ReadOnlyCluster {
     /// The cluster itself when it is read-only already, a guard around it otherwise.
     pub fn wrap(cluster: Arc<dyn Cluster>) -> Arc<dyn Cluster> {
-        if cluster.read_only() { cluster } else { Arc::new(ReadOnlyCluster { inner: cluster }) }
+        if cluster.read_only() {
+            cluster
+        } else {
+            Arc::new(ReadOnlyCluster { inner: cluster })
+        }
     }
 
     fn refuse<T>(operation: String) -> Result<T, ClusterError> {
@@ -26,8 +30,14 @@ impl ReadOnlyCluster {
 fn describe(object: &Value) -> String {
     let kind = object["kind"].as_str().unwrap_or("object");
     match object["metadata"]["namespace"].as_str() {
-        Some(ns) => format!("{kind} {ns}/{}", object["metadata"]["name"].as_str().unwrap_or("")),
-        None => format!("{kind} {}", object["metadata"]["name"].as_str().unwrap_or("")),
+        Some(ns) => format!(
+            "{kind} {ns}/{}",
+            object["metadata"]["name"].as_str().unwrap_or("")
+        ),
+        None => format!(
+            "{kind} {}",
+            object["metadata"]["name"].as_str().unwrap_or("")
+        ),
     }
 }
 
@@ -45,7 +55,12 @@ impl Cluster for ReadOnlyCluster {
     async fn identity(&self) -> Result<String, ClusterError> {
         self.inner.identity().await
     }
-    async fn get(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ClusterError> {
+    async fn get(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
         self.inner.get(ty, namespace, name).await
     }
     async fn list(
@@ -72,10 +87,23 @@ impl Cluster for ReadOnlyCluster {
         name: &str,
         _patch: &Value,
     ) -> Result<Value, ClusterError> {
-        Self::refuse(format!("patch {} {}/{name}", ty.kind, namespace.unwrap_or("")))
+        Self::refuse(format!(
+            "patch {} {}/{name}",
+            ty.kind,
+            namespace.unwrap_or("")
+        ))
     }
-    async fn delete(&self, ty: &TypeRef, namespace: Option<&str>, name: &str) -> Result<bool, ClusterError> {
-        Self::refuse(format!("delete {} {}/{name}", ty.kind, namespace.unwrap_or("")))
+    async fn delete(
+        &self,
+        ty: &TypeRef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, ClusterError> {
+        Self::refuse(format!(
+            "delete {} {}/{name}",
+            ty.kind,
+            namespace.unwrap_or("")
+        ))
     }
     /// An exec may change anything: refused. Probes that need one (`skip_if: command`) say
     /// so through their own read-only path.
@@ -83,7 +111,12 @@ impl Cluster for ReadOnlyCluster {
         Self::refuse(format!("exec in pod {}/{}", request.namespace, request.pod))
     }
     /// A port-forward only reads; what is sent through it is the probe's responsibility.
-    async fn connect(&self, namespace: &str, pod: &str, port: u16) -> Result<Box<dyn Stream>, ClusterError> {
+    async fn connect(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<Box<dyn Stream>, ClusterError> {
         self.inner.connect(namespace, pod, port).await
     }
 }

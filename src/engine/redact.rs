@@ -77,7 +77,9 @@ impl Redactor {
                 }
                 false
             }
-            serde_json::Value::Array(items) => items.iter_mut().fold(false, |any, item| self.redact_json(item) | any),
+            serde_json::Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |any, item| self.redact_json(item) | any),
             serde_json::Value::Object(map) => {
                 let mut any = false;
                 if map.keys().any(|k| self.leaks(k)) {
@@ -87,7 +89,8 @@ impl Redactor {
                     }
                     any = true;
                 }
-                map.values_mut().fold(any, |any, item| self.redact_json(item) | any)
+                map.values_mut()
+                    .fold(any, |any, item| self.redact_json(item) | any)
             }
             _ => false,
         }
@@ -128,7 +131,10 @@ mod tests {
         r.register("s3cr3t-canary");
         let mut value = serde_json::json!({"a": ["x s3cr3t-canary"], "s3cr3t-canary": {"b": "s3cr3t-canary"}, "n": 1});
         assert!(r.redact_json(&mut value));
-        assert_eq!(value, serde_json::json!({"a": ["x [redacted]"], "[redacted]": {"b": "[redacted]"}, "n": 1}));
+        assert_eq!(
+            value,
+            serde_json::json!({"a": ["x [redacted]"], "[redacted]": {"b": "[redacted]"}, "n": 1})
+        );
         assert!(!r.redact_json(&mut value));
     }
 

@@ -54,7 +54,10 @@ pub async fn run(
         steps: selected.len(),
         run_id: settings.run_id.clone(),
     });
-    let result = run_under_lock(settings, phases, &selected, cluster, executor, &events, cancel).await;
+    let result = run_under_lock(
+        settings, phases, &selected, cluster, executor, &events, cancel,
+    )
+    .await;
     let summary = match &result {
         Ok(summary) => Some(summary),
         Err(e) => e.summary(),
@@ -79,11 +82,13 @@ async fn run_under_lock(
     cancel: CancellationToken,
 ) -> Result<Summary, EngineError> {
     let namespace = settings.state_namespace.as_str();
-    let identity = cluster
-        .identity()
-        .await
-        .map_err(EngineError::cluster("reading the cluster identity (namespace kube-system)"))?;
-    let gate = Arc::new(Gate::new(settings.confirm.clone(), events.reporter().clone()));
+    let identity = cluster.identity().await.map_err(EngineError::cluster(
+        "reading the cluster identity (namespace kube-system)",
+    ))?;
+    let gate = Arc::new(Gate::new(
+        settings.confirm.clone(),
+        events.reporter().clone(),
+    ));
     let confirmation = |plan| Confirmation {
         command: Command::Run,
         context: cluster.context().into(),
@@ -92,22 +97,38 @@ async fn run_under_lock(
         removes: Vec::new(),
     };
 
-    let acquired = match Lock::acquire(cluster.clone(), namespace, &settings.holder, settings.lock_duration).await? {
+    let acquired = match Lock::acquire(
+        cluster.clone(),
+        namespace,
+        &settings.holder,
+        settings.lock_duration,
+    )
+    .await?
+    {
         Acquired::NamespaceMissing => {
             // A fresh cluster: nothing recorded yet. Everything that must hold before the
             // first change is checked against an empty checkpoint, then the namespace is
             // created — the first change, so the operator is asked first.
-            let preflight = Preflight::check(settings, phases, selected, &Checkpoint::empty(namespace))?;
+            let preflight =
+                Preflight::check(settings, phases, selected, &Checkpoint::empty(namespace))?;
             if !gate.pass(&confirmation(preflight.summary)).await {
                 return Err(EngineError::Declined);
             }
             create_namespace(&*cluster, namespace).await?;
-            Lock::acquire(cluster.clone(), namespace, &settings.holder, settings.lock_duration).await?
+            Lock::acquire(
+                cluster.clone(),
+                namespace,
+                &settings.holder,
+                settings.lock_duration,
+            )
+            .await?
         }
         held => held,
     };
     let Acquired::Held { lock, took_over } = acquired else {
-        return Err(EngineError::cluster(format!("taking the lock in namespace {namespace}"))(ClusterError::Other(
+        return Err(EngineError::cluster(format!(
+            "taking the lock in namespace {namespace}"
+        ))(ClusterError::Other(
             "the namespace is still missing after it was created".into(),
         )));
     };
@@ -116,14 +137,23 @@ async fn run_under_lock(
             "took over lease {namespace}/{} from `{}`, which stopped renewing it{}",
             crate::engine::lock::LOCK_NAME,
             previous.identity,
-            previous.renewed.map(|t| format!(" at {}", clock::rfc3339(t))).unwrap_or_default(),
+            previous
+                .renewed
+                .map(|t| format!(" at {}", clock::rfc3339(t)))
+                .unwrap_or_default(),
         ));
     }
 
-    let result = run_locked(settings, phases, selected, cluster, executor, events, cancel, &lock, gate, identity).await;
+    let result = run_locked(
+        settings, phases, selected, cluster, executor, events, cancel, &lock, gate, identity,
+    )
+    .await;
     if let Err(e) = lock.release().await {
         // The lease expires on its own; the run's outcome matters more.
-        events.warn(format!("{e}; the lock frees itself after {}s", settings.lock_duration.as_secs()));
+        events.warn(format!(
+            "{e}; the lock frees itself after {}s",
+            settings.lock_duration.as_secs()
+        ));
     }
     result
 }
@@ -136,7 +166,9 @@ async fn create_namespace(cluster: &dyn Cluster, namespace: &str) -> Result<(), 
     });
     match cluster.create(&object).await {
         Ok(_) | Err(ClusterError::AlreadyExists { .. }) => Ok(()),
-        Err(e) => Err(EngineError::cluster(format!("creating the state namespace {namespace} (--state-namespace)"))(e)),
+        Err(e) => Err(EngineError::cluster(format!(
+            "creating the state namespace {namespace} (--state-namespace)"
+        ))(e)),
     }
 }
 
@@ -168,11 +200,18 @@ impl RunCtx {
     }
 
     fn selected_steps(&self, phase: usize) -> Vec<&PlannedStep> {
-        self.preflight.steps.iter().filter(|s| s.phase == phase).collect()
+        self.preflight
+            .steps
+            .iter()
+            .filter(|s| s.phase == phase)
+            .collect()
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "the run's parts, gathered once into RunCtx")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the run's parts, gathered once into RunCtx"
+)]
 async fn run_locked(
     settings: &RunSettings,
     phases: &[Phase],
@@ -237,13 +276,22 @@ async fn run_locked(
             holder: lock.lost_to().unwrap_or_else(|| "someone else".into()),
         });
     }
-    let first_failed = ctx.preflight.steps.iter().find(|s| summary.failed.iter().any(|f| f.step == s.full_id));
+    let first_failed = ctx
+        .preflight
+        .steps
+        .iter()
+        .find(|s| summary.failed.iter().any(|f| f.step == s.full_id));
     if let Some(step) = first_failed {
-        summary.resume = Some(format!("re-run `bringup run` to resume at {}", step.full_id));
+        summary.resume = Some(format!(
+            "re-run `bringup run` to resume at {}",
+            step.full_id
+        ));
     }
     if ctx.cancel.is_cancelled() {
         summary.interrupted = true;
-        summary.resume.get_or_insert_with(|| "re-run `bringup run` to resume".into());
+        summary
+            .resume
+            .get_or_insert_with(|| "re-run `bringup run` to resume".into());
         return Err(EngineError::Interrupted(Box::new(summary)));
     }
     if !summary.failed.is_empty() {
@@ -265,9 +313,15 @@ enum PhaseStatus {
 
 /// Starts each phase once its dependencies finished OK, at most `jobs` at once.
 async fn schedule(ctx: Arc<RunCtx>, jobs: usize) {
-    let order: Vec<usize> = (0..ctx.phases.len()).filter(|&p| !ctx.selected_steps(p).is_empty()).collect();
-    let index: HashMap<&str, usize> = order.iter().map(|&p| (ctx.phases[p].name.as_str(), p)).collect();
-    let mut status: HashMap<usize, PhaseStatus> = order.iter().map(|&p| (p, PhaseStatus::Waiting)).collect();
+    let order: Vec<usize> = (0..ctx.phases.len())
+        .filter(|&p| !ctx.selected_steps(p).is_empty())
+        .collect();
+    let index: HashMap<&str, usize> = order
+        .iter()
+        .map(|&p| (ctx.phases[p].name.as_str(), p))
+        .collect();
+    let mut status: HashMap<usize, PhaseStatus> =
+        order.iter().map(|&p| (p, PhaseStatus::Waiting)).collect();
     let mut running = JoinSet::new();
     loop {
         for &p in &order {
@@ -275,32 +329,47 @@ async fn schedule(ctx: Arc<RunCtx>, jobs: usize) {
                 continue;
             }
             // Dependencies outside this run were checked by the preflight.
-            let deps: Vec<usize> =
-                ctx.phases[p].depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
-            if let Some(&blocker) = deps.iter().find(|d| matches!(status[d], PhaseStatus::Stopped { .. })) {
+            let deps: Vec<usize> = ctx.phases[p]
+                .depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect();
+            if let Some(&blocker) = deps
+                .iter()
+                .find(|d| matches!(status[d], PhaseStatus::Stopped { .. }))
+            {
                 let name = &ctx.phases[blocker].name;
                 let reason = match status[&blocker] {
-                    PhaseStatus::Stopped { failed: true } => format!("depends on failed phase {name}"),
+                    PhaseStatus::Stopped { failed: true } => {
+                        format!("depends on failed phase {name}")
+                    }
                     _ => format!("depends on phase {name}, which did not finish"),
                 };
                 not_run(&ctx, p, reason);
                 status.insert(p, PhaseStatus::Stopped { failed: false });
                 continue;
             }
-            if deps.iter().all(|d| status[d] == PhaseStatus::Ok) && running.len() < jobs && !ctx.stopping() {
+            if deps.iter().all(|d| status[d] == PhaseStatus::Ok)
+                && running.len() < jobs
+                && !ctx.stopping()
+            {
                 status.insert(p, PhaseStatus::Running);
                 let ctx = ctx.clone();
                 running.spawn(async move { (p, run_phase(&ctx, p).await) });
             }
         }
-        let Some(joined) = running.join_next().await else { break };
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
         let (p, outcome) = joined.expect("a phase task panicked");
         status.insert(
             p,
             match outcome {
                 PhaseOutcome::Ok => PhaseStatus::Ok,
                 PhaseOutcome::Failed { .. } => PhaseStatus::Stopped { failed: true },
-                PhaseOutcome::NotRun { .. } | PhaseOutcome::Interrupted => PhaseStatus::Stopped { failed: false },
+                PhaseOutcome::NotRun { .. } | PhaseOutcome::Interrupted => {
+                    PhaseStatus::Stopped { failed: false }
+                }
             },
         );
     }
@@ -314,31 +383,51 @@ async fn schedule(ctx: Arc<RunCtx>, jobs: usize) {
 fn not_run(ctx: &RunCtx, phase: usize, reason: String) {
     let name = ctx.phases[phase].name.clone();
     let steps = ctx.selected_steps(phase).len();
-    ctx.events
-        .emit(Event::PhaseFinished { phase: name.clone(), outcome: PhaseOutcome::NotRun { reason: reason.clone() } });
+    ctx.events.emit(Event::PhaseFinished {
+        phase: name.clone(),
+        outcome: PhaseOutcome::NotRun {
+            reason: reason.clone(),
+        },
+    });
     ctx.tally(|t| {
-        t.not_run.push(NotRunPhase { phase: name, reason });
+        t.not_run.push(NotRunPhase {
+            phase: name,
+            reason,
+        });
         t.steps_not_run += steps;
     });
 }
 
 async fn run_phase(ctx: &RunCtx, phase: usize) -> PhaseOutcome {
     let name = ctx.phases[phase].name.clone();
-    ctx.events.emit(Event::PhaseStarted { phase: name.clone() });
+    ctx.events.emit(Event::PhaseStarted {
+        phase: name.clone(),
+    });
     let steps = ctx.selected_steps(phase);
     let mut outcome = PhaseOutcome::Ok;
     for (i, planned) in steps.iter().enumerate() {
-        let end = if ctx.stopping() { StepEnd::Stopped } else { run_step(ctx, planned).await };
+        let end = if ctx.stopping() {
+            StepEnd::Stopped
+        } else {
+            run_step(ctx, planned).await
+        };
         match end {
             StepEnd::Ok => continue,
-            StepEnd::Failed => outcome = PhaseOutcome::Failed { step: planned.full_id.clone() },
+            StepEnd::Failed => {
+                outcome = PhaseOutcome::Failed {
+                    step: planned.full_id.clone(),
+                }
+            }
             StepEnd::Stopped => outcome = PhaseOutcome::Interrupted,
         }
         let remaining = steps.len() - i - usize::from(matches!(end, StepEnd::Failed));
         ctx.tally(|t| t.steps_not_run += remaining);
         break;
     }
-    ctx.events.emit(Event::PhaseFinished { phase: name, outcome: outcome.clone() });
+    ctx.events.emit(Event::PhaseFinished {
+        phase: name,
+        outcome: outcome.clone(),
+    });
     outcome
 }
 
@@ -374,7 +463,12 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
 
     if step.mode() == Mode::Once && planned.state == StepState::Done && !ctx.force {
         ctx.tally(|t| t.skipped += 1);
-        finish(Outcome::Skipped { reason: "done".into() }, started);
+        finish(
+            Outcome::Skipped {
+                reason: "done".into(),
+            },
+            started,
+        );
         return StepEnd::Ok;
     }
     ctx.events.emit(Event::StepStarted {
@@ -384,9 +478,19 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
     });
     let events = ctx.events.clone();
     let progress_id = full_id.to_string();
-    let progress = move |message: String| events.emit(Event::StepProgress { step: progress_id.clone(), message });
-    let exec =
-        ExecContext { phase, step, cluster: ctx.cluster.clone(), redactor: ctx.events.redactor(), progress: &progress };
+    let progress = move |message: String| {
+        events.emit(Event::StepProgress {
+            step: progress_id.clone(),
+            message,
+        })
+    };
+    let exec = ExecContext {
+        phase,
+        step,
+        cluster: ctx.cluster.clone(),
+        redactor: ctx.events.redactor(),
+        progress: &progress,
+    };
 
     let record = |status, attempts, error: Option<String>, started_at| StepRecord {
         status,
@@ -397,7 +501,9 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
         error: error.map(|e| ctx.events.redactor().redact(&e)),
     };
     let started_at = Utc::now();
-    let prior_attempts = previous.filter(|r| r.status != RecordStatus::Done).map_or(0, |r| r.attempts);
+    let prior_attempts = previous
+        .filter(|r| r.status != RecordStatus::Done)
+        .map_or(0, |r| r.attempts);
 
     if step.mode() == Mode::Ensure {
         match attempt(ctx, &exec, Call::Probe).await {
@@ -408,8 +514,13 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
                     if !ctx.gate.pass(&ctx.confirmation).await {
                         return StepEnd::Stopped;
                     }
-                    if let Err(e) =
-                        ctx.writer.put(full_id, &record(RecordStatus::Done, prior_attempts, None, started_at)).await
+                    if let Err(e) = ctx
+                        .writer
+                        .put(
+                            full_id,
+                            &record(RecordStatus::Done, prior_attempts, None, started_at),
+                        )
+                        .await
                     {
                         return fail(ctx, full_id, e.to_string(), &finish, started);
                     }
@@ -426,8 +537,12 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
             }
             (Err(Halt::Failed(error)), attempts) => {
                 if ctx.gate.pass(&ctx.confirmation).await {
-                    let failed =
-                        record(RecordStatus::Failed, prior_attempts + attempts, Some(error.clone()), started_at);
+                    let failed = record(
+                        RecordStatus::Failed,
+                        prior_attempts + attempts,
+                        Some(error.clone()),
+                        started_at,
+                    );
                     let _ = ctx.writer.put(full_id, &failed).await;
                 }
                 return fail(ctx, full_id, error, &finish, started);
@@ -438,7 +553,13 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
     if !ctx.gate.pass(&ctx.confirmation).await {
         return StepEnd::Stopped;
     }
-    if let Err(e) = ctx.writer.put(full_id, &record(RecordStatus::Running, prior_attempts + 1, None, started_at)).await
+    if let Err(e) = ctx
+        .writer
+        .put(
+            full_id,
+            &record(RecordStatus::Running, prior_attempts + 1, None, started_at),
+        )
+        .await
     {
         return fail(ctx, full_id, e.to_string(), &finish, started);
     }
@@ -446,7 +567,14 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
     let attempts = prior_attempts + attempts;
     match result {
         Ok(Answer::Applied(applied)) => {
-            if let Err(e) = ctx.writer.put(full_id, &record(RecordStatus::Done, attempts, None, started_at)).await {
+            if let Err(e) = ctx
+                .writer
+                .put(
+                    full_id,
+                    &record(RecordStatus::Done, attempts, None, started_at),
+                )
+                .await
+            {
                 return fail(ctx, full_id, e.to_string(), &finish, started);
             }
             let outcome = match applied {
@@ -469,7 +597,12 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
             StepEnd::Stopped
         }
         Err(Halt::Failed(error)) => {
-            let failed = record(RecordStatus::Failed, attempts, Some(error.clone()), started_at);
+            let failed = record(
+                RecordStatus::Failed,
+                attempts,
+                Some(error.clone()),
+                started_at,
+            );
             if let Err(e) = ctx.writer.put(full_id, &failed).await {
                 ctx.events.warn(e.to_string());
             }
@@ -478,9 +611,20 @@ async fn run_step(ctx: &RunCtx, planned: &PlannedStep) -> StepEnd {
     }
 }
 
-fn fail(ctx: &RunCtx, full_id: &str, error: String, finish: &dyn Fn(Outcome, Instant), started: Instant) -> StepEnd {
+fn fail(
+    ctx: &RunCtx,
+    full_id: &str,
+    error: String,
+    finish: &dyn Fn(Outcome, Instant),
+    started: Instant,
+) -> StepEnd {
     let error = ctx.events.redactor().redact(&error);
-    ctx.tally(|t| t.failed.push(FailedStep { step: full_id.into(), error: error.clone() }));
+    ctx.tally(|t| {
+        t.failed.push(FailedStep {
+            step: full_id.into(),
+            error: error.clone(),
+        })
+    });
     finish(Outcome::Failed { error }, started);
     StepEnd::Failed
 }
@@ -519,11 +663,21 @@ async fn attempt(ctx: &RunCtx, exec: &ExecContext<'_>, call: Call) -> (Result<An
         };
         let message = ctx.events.redactor().redact(&error.to_string());
         if !error.is_transient() || attempts > retries {
-            let message = if attempts > 1 { format!("{message} (after {attempts} attempts)") } else { message };
+            let message = if attempts > 1 {
+                format!("{message} (after {attempts} attempts)")
+            } else {
+                message
+            };
             return (Err(Halt::Failed(message)), attempts);
         }
-        let backoff = ctx.retry_backoff.saturating_mul(2u32.saturating_pow(attempts - 1)).min(MAX_BACKOFF);
-        (exec.progress)(format!("{message}; retrying in {}", crate::report::format::duration(backoff)));
+        let backoff = ctx
+            .retry_backoff
+            .saturating_mul(2u32.saturating_pow(attempts - 1))
+            .min(MAX_BACKOFF);
+        (exec.progress)(format!(
+            "{message}; retrying in {}",
+            crate::report::format::duration(backoff)
+        ));
         tokio::select! {
             _ = ctx.cancel.cancelled() => return (Err(Halt::Interrupted), attempts),
             _ = tokio::time::sleep(backoff) => {}

@@ -28,13 +28,19 @@ impl Selection {
     pub fn resolve(&self, phases: &[Phase]) -> Result<BTreeSet<String>, EngineError> {
         let known_phase = |name: &str| phases.iter().any(|p| p.name == name);
         let known_step = |id: &str| {
-            id.split_once('/')
-                .is_some_and(|(p, s)| phases.iter().any(|ph| ph.name == p && ph.steps.iter().any(|st| st.id == s)))
+            id.split_once('/').is_some_and(|(p, s)| {
+                phases
+                    .iter()
+                    .any(|ph| ph.name == p && ph.steps.iter().any(|st| st.id == s))
+            })
         };
         let mut problems = Vec::new();
         for name in &self.phases {
             if !known_phase(name) {
-                problems.push(format!("--phase `{name}`: no such phase (phases: {})", names(phases)));
+                problems.push(format!(
+                    "--phase `{name}`: no such phase (phases: {})",
+                    names(phases)
+                ));
             }
         }
         for id in &self.steps {
@@ -44,7 +50,11 @@ impl Selection {
             }
         }
         if let Some(from) = &self.from {
-            let ok = if from.contains('/') { known_step(from) } else { known_phase(from) };
+            let ok = if from.contains('/') {
+                known_step(from)
+            } else {
+                known_phase(from)
+            };
             if !ok {
                 problems.push(format!("--from `{from}`: no such phase or phase/step"));
             }
@@ -85,13 +95,19 @@ impl Selection {
         if self.ignore_dependencies {
             return Ok(());
         }
-        let has_selected =
-            |phase: &Phase| phase.steps.iter().any(|s| selected.contains(&format!("{}/{}", phase.name, s.id)));
+        let has_selected = |phase: &Phase| {
+            phase
+                .steps
+                .iter()
+                .any(|s| selected.contains(&format!("{}/{}", phase.name, s.id)))
+        };
         for phase in phases.iter().filter(|p| has_selected(p)) {
             let mut missing = Vec::new();
             let mut detail = Vec::new();
             for dependency in &phase.depends_on {
-                let Some(dep) = phases.iter().find(|p| &p.name == dependency) else { continue };
+                let Some(dep) = phases.iter().find(|p| &p.name == dependency) else {
+                    continue;
+                };
                 if has_selected(dep) {
                     continue;
                 }
@@ -122,7 +138,11 @@ impl Selection {
 }
 
 fn names(phases: &[Phase]) -> String {
-    phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+    phases
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -144,16 +164,43 @@ mod tests {
 
     #[test]
     fn empty_selection_takes_everything() {
-        assert_eq!(ids(Selection::default().resolve(&phases()).unwrap()), ["a/x", "a/y", "b/x", "c/x", "c/y"]);
+        assert_eq!(
+            ids(Selection::default().resolve(&phases()).unwrap()),
+            ["a/x", "a/y", "b/x", "c/x", "c/y"]
+        );
     }
 
     #[test]
     fn phase_from_and_step_select_what_they_say() {
         let sel = |s: Selection| ids(s.resolve(&phases()).unwrap());
-        assert_eq!(sel(Selection { phases: vec!["b".into()], ..Default::default() }), ["b/x"]);
-        assert_eq!(sel(Selection { from: Some("a/y".into()), ..Default::default() }), ["a/y", "b/x", "c/x", "c/y"]);
-        assert_eq!(sel(Selection { from: Some("b".into()), ..Default::default() }), ["b/x", "c/x", "c/y"]);
-        assert_eq!(sel(Selection { steps: vec!["c/y".into(), "a/x".into()], ..Default::default() }), ["a/x", "c/y"]);
+        assert_eq!(
+            sel(Selection {
+                phases: vec!["b".into()],
+                ..Default::default()
+            }),
+            ["b/x"]
+        );
+        assert_eq!(
+            sel(Selection {
+                from: Some("a/y".into()),
+                ..Default::default()
+            }),
+            ["a/y", "b/x", "c/x", "c/y"]
+        );
+        assert_eq!(
+            sel(Selection {
+                from: Some("b".into()),
+                ..Default::default()
+            }),
+            ["b/x", "c/x", "c/y"]
+        );
+        assert_eq!(
+            sel(Selection {
+                steps: vec!["c/y".into(), "a/x".into()],
+                ..Default::default()
+            }),
+            ["a/x", "c/y"]
+        );
     }
 
     #[test]
@@ -168,7 +215,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
-        assert!(text.contains("--phase `nope`: no such phase (phases: a, b, c)"), "{text}");
+        assert!(
+            text.contains("--phase `nope`: no such phase (phases: a, b, c)"),
+            "{text}"
+        );
         assert!(text.contains("--step `a/zz`"), "{text}");
         assert!(text.contains("--from `q`"), "{text}");
     }
@@ -176,17 +226,29 @@ mod tests {
     #[test]
     fn a_phase_whose_dependency_is_not_done_is_refused_naming_the_flag() {
         let phases = phases();
-        let selection = Selection { phases: vec!["b".into()], ..Default::default() };
+        let selection = Selection {
+            phases: vec!["b".into()],
+            ..Default::default()
+        };
         let selected = selection.resolve(&phases).unwrap();
         let err = selection
-            .check_dependencies(&phases, &selected, &Checkpoint::empty("bringup"), &|_| "f".into())
+            .check_dependencies(&phases, &selected, &Checkpoint::empty("bringup"), &|_| {
+                "f".into()
+            })
             .unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert_eq!(
             err.to_string(),
             "phase `b` depends on `a`, not done in the checkpoint (a/x pending, a/y pending); run them first, or pass --ignore-dependencies to run `b` anyway"
         );
-        let ignoring = Selection { ignore_dependencies: true, ..selection };
-        ignoring.check_dependencies(&phases, &selected, &Checkpoint::empty("bringup"), &|_| "f".into()).unwrap();
+        let ignoring = Selection {
+            ignore_dependencies: true,
+            ..selection
+        };
+        ignoring
+            .check_dependencies(&phases, &selected, &Checkpoint::empty("bringup"), &|_| {
+                "f".into()
+            })
+            .unwrap();
     }
 }

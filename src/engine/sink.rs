@@ -16,7 +16,9 @@ pub struct EventSink {
 
 impl std::fmt::Debug for EventSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventSink").field("redactor", &self.redactor).finish_non_exhaustive()
+        f.debug_struct("EventSink")
+            .field("redactor", &self.redactor)
+            .finish_non_exhaustive()
     }
 }
 
@@ -27,11 +29,16 @@ impl EventSink {
 
     pub fn emit(&self, event: Event) {
         let event = self.redact(event);
-        self.reporter.report(&TimedEvent { timestamp: chrono::Utc::now(), event });
+        self.reporter.report(&TimedEvent {
+            timestamp: chrono::Utc::now(),
+            event,
+        });
     }
 
     pub fn warn(&self, message: impl Into<String>) {
-        self.emit(Event::Warning { message: message.into() });
+        self.emit(Event::Warning {
+            message: message.into(),
+        });
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -45,12 +52,15 @@ impl EventSink {
     /// Every string field, at any depth, redacted: a field added later cannot be forgotten.
     fn redact(&self, event: Event) -> Event {
         let Ok(mut value) = serde_json::to_value(&event) else {
-            return Event::Warning { message: "bug: an event could not be serialized for redaction".into() };
+            return Event::Warning {
+                message: "bug: an event could not be serialized for redaction".into(),
+            };
         };
         if !self.redactor.redact_json(&mut value) {
             return event;
         }
-        serde_json::from_value(value)
-            .unwrap_or_else(|_| Event::Warning { message: "bug: a redacted event could not be rebuilt".into() })
+        serde_json::from_value(value).unwrap_or_else(|_| Event::Warning {
+            message: "bug: a redacted event could not be rebuilt".into(),
+        })
     }
 }

@@ -64,7 +64,11 @@ impl PlanSummary {
 
 impl std::fmt::Display for PlanSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Plan: {} to run, {} done, {} changed", self.to_run, self.done, self.changed)?;
+        write!(
+            f,
+            "Plan: {} to run, {} done, {} changed",
+            self.to_run, self.done, self.changed
+        )?;
         if self.to_check > 0 {
             write!(f, ", {} to check", self.to_check)?;
         }

@@ -10,7 +10,8 @@ use futures::future::BoxFuture;
 use crate::engine::events::{Event, TimedEvent};
 use crate::engine::executor::{ExecContext, Executor};
 use crate::phase::model::{
-    ExecStep, ObjectRef, Phase, PodSelector, PromptStep, SecretKeyRef, Step, StepKind, WaitFor, WaitStep,
+    ExecStep, ObjectRef, Phase, PodSelector, PromptStep, SecretKeyRef, Step, StepKind, WaitFor,
+    WaitStep,
 };
 use crate::report::Reporter;
 use crate::steps::{Applied, Probe, StepError};
@@ -24,7 +25,11 @@ pub fn once_step(id: &str) -> Step {
         timeout: None,
         retries: None,
         kind: StepKind::Exec(ExecStep {
-            pod: PodSelector { namespace: "apps".into(), name: Some("pod-0".into()), selector: None },
+            pod: PodSelector {
+                namespace: "apps".into(),
+                name: Some("pod-0".into()),
+                selector: None,
+            },
             container: None,
             command: vec!["true".into()],
             stdin: None,
@@ -58,7 +63,10 @@ pub fn prompt_step(id: &str, key: &str) -> Step {
     Step {
         kind: StepKind::Prompt(PromptStep {
             prompt: "admin password".into(),
-            secret: SecretKeyRef { secret: "apps/admin".parse().unwrap(), key: "password".into() },
+            secret: SecretKeyRef {
+                secret: "apps/admin".parse().unwrap(),
+                key: "password".into(),
+            },
             value: key.into(),
             hidden: true,
         }),
@@ -100,7 +108,10 @@ impl FakeExecutor {
         F: Fn(u32) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<Applied, StepError>> + Send + 'static,
     {
-        self.scripts.lock().unwrap().insert(full_id.into(), Arc::new(move |n| Box::pin(f(n))));
+        self.scripts
+            .lock()
+            .unwrap()
+            .insert(full_id.into(), Arc::new(move |n| Box::pin(f(n))));
     }
 
     pub fn fail(&self, full_id: &str, message: &str) {
@@ -125,7 +136,10 @@ impl FakeExecutor {
     }
 
     pub fn applies(&self) -> Vec<String> {
-        self.calls().into_iter().filter_map(|c| c.strip_prefix("apply ").map(str::to_string)).collect()
+        self.calls()
+            .into_iter()
+            .filter_map(|c| c.strip_prefix("apply ").map(str::to_string))
+            .collect()
     }
 }
 
@@ -178,12 +192,22 @@ impl MemoryReporter {
     }
 
     pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap().iter().map(|e| e.event.clone()).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.event.clone())
+            .collect()
     }
 
     /// Every event as its JSON line.
     pub fn json(&self) -> String {
-        self.events.lock().unwrap().iter().map(|e| e.to_json().to_string() + "\n").collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.to_json().to_string() + "\n")
+            .collect()
     }
 }
 

@@ -13,8 +13,8 @@ use super::dag::PhaseSet;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{
     ApplyStep, ExecStep, HttpStep, Mode, PHASE_SCHEMA, Phase, PromptStep, SecretStep, SkipIf, Step,
-    StepKind, VaultConfigStep, VaultInitStep, VaultKvStep, VaultRootTokenStep, VaultUnsealStep, WaitStep,
-    parse_duration,
+    StepKind, VaultConfigStep, VaultInitStep, VaultKvStep, VaultRootTokenStep, VaultUnsealStep,
+    WaitStep, parse_duration,
 };
 use super::suggest;
 use super::validate;
@@ -518,7 +518,9 @@ fn parse_step(
         "vault-unseal" => deserialize::<VaultUnsealStep>(&rest).map(StepKind::VaultUnseal),
         "vault-config" => deserialize::<VaultConfigStep>(&rest).map(StepKind::VaultConfig),
         "vault-kv" => deserialize::<VaultKvStep>(&rest).map(StepKind::VaultKv),
-        "vault-root-token" => deserialize::<VaultRootTokenStep>(&rest).map(StepKind::VaultRootToken),
+        "vault-root-token" => {
+            deserialize::<VaultRootTokenStep>(&rest).map(StepKind::VaultRootToken)
+        }
         _ => unreachable!("kind checked against StepKind::NAMES"),
     };
     let kind = match parsed {

@@ -722,7 +722,13 @@ pub struct VaultCustody {
 
 impl Default for VaultCustody {
     fn default() -> Self {
-        VaultCustody { secret: Some(ObjectName { namespace: "vault".into(), name: "vault-init".into() }), file: None }
+        VaultCustody {
+            secret: Some(ObjectName {
+                namespace: "vault".into(),
+                name: "vault-init".into(),
+            }),
+            file: None,
+        }
     }
 }
 

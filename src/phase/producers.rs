@@ -114,18 +114,36 @@ impl Producers {
                     }
                     StepKind::VaultInit(init) => {
                         if let Some(secret) = &init.custody.secret {
-                            add(ObjectKind::Secret, &secret.namespace, &secret.name, "root_token");
+                            add(
+                                ObjectKind::Secret,
+                                &secret.namespace,
+                                &secret.name,
+                                "root_token",
+                            );
                             for share in 0..init.secret_shares {
-                                add(ObjectKind::Secret, &secret.namespace, &secret.name, &format!("unseal_key_{share}"));
+                                add(
+                                    ObjectKind::Secret,
+                                    &secret.namespace,
+                                    &secret.name,
+                                    &format!("unseal_key_{share}"),
+                                );
                             }
                         }
                     }
                     StepKind::VaultRootToken(root) => {
                         if let Some(secret) = &root.custody.secret {
-                            add(ObjectKind::Secret, &secret.namespace, &secret.name, "root_token");
+                            add(
+                                ObjectKind::Secret,
+                                &secret.namespace,
+                                &secret.name,
+                                "root_token",
+                            );
                         }
                     }
-                    StepKind::Wait(_) | StepKind::VaultUnseal(_) | StepKind::VaultConfig(_) | StepKind::VaultKv(_) => {}
+                    StepKind::Wait(_)
+                    | StepKind::VaultUnseal(_)
+                    | StepKind::VaultConfig(_)
+                    | StepKind::VaultKv(_) => {}
                 }
             }
         }

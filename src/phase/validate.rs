@@ -11,7 +11,9 @@ use marked_yaml::types::MarkedScalarNode;
 use super::dag::find_cycle;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::{LoadedPhase, node_at, start};
-use super::model::{Capture, Generator, HttpTarget, Phase, SkipIf, Step, StepKind, VaultTarget, WaitFor};
+use super::model::{
+    Capture, Generator, HttpTarget, Phase, SkipIf, Step, StepKind, VaultTarget, WaitFor,
+};
 use super::producers::{ObjectKind, Producers};
 use super::suggest;
 use super::template::{self, FUNCTIONS, TemplatePosition, TemplateRefs};
@@ -662,13 +664,19 @@ impl Checker<'_> {
                             .hint("e.g. secret_shares: 5 with secret_threshold: 3"),
                     );
                 }
-                if !init.pgp_keys.is_empty() && init.pgp_keys.len() != usize::from(init.secret_shares) {
+                if !init.pgp_keys.is_empty()
+                    && init.pgp_keys.len() != usize::from(init.secret_shares)
+                {
                     self.push(
                         place
-                            .at(at(&["pgp_keys"]), format!(
-                                "{} `pgp_keys` for {} shares",
-                                init.pgp_keys.len(), init.secret_shares
-                            ))
+                            .at(
+                                at(&["pgp_keys"]),
+                                format!(
+                                    "{} `pgp_keys` for {} shares",
+                                    init.pgp_keys.len(),
+                                    init.secret_shares
+                                ),
+                            )
                             .hint("give one PGP key per share, or none"),
                     );
                 }

@@ -25,7 +25,11 @@ pub fn millis(ms: u64) -> String {
 pub fn outcome(outcome: &Outcome, elapsed_ms: u64) -> String {
     let took = millis(elapsed_ms);
     let with = |word: &str, message: &str| {
-        if message.is_empty() { format!("{word}  {took}") } else { format!("{word}  {took}  {message}") }
+        if message.is_empty() {
+            format!("{word}  {took}")
+        } else {
+            format!("{word}  {took}  {message}")
+        }
     };
     match outcome {
         Outcome::Done { message } => with("done", message),
@@ -59,7 +63,11 @@ pub fn phase(name: &str, outcome: &PhaseOutcome) -> String {
 /// `finished in 3.2s: 4 done, 1 unchanged, 2 skipped, 1 failed, 2 not run`, then one line
 /// per failure and the way to resume.
 pub fn summary(summary: &Summary, elapsed_ms: u64) -> Vec<String> {
-    let head = if summary.interrupted { "interrupted after" } else { "finished in" };
+    let head = if summary.interrupted {
+        "interrupted after"
+    } else {
+        "finished in"
+    };
     let mut counts = vec![
         format!("{} done", summary.done),
         format!("{} unchanged", summary.unchanged),
@@ -71,9 +79,23 @@ pub fn summary(summary: &Summary, elapsed_ms: u64) -> Vec<String> {
     if summary.steps_not_run > 0 {
         counts.push(format!("{} not run", summary.steps_not_run));
     }
-    let mut lines = vec![format!("{head} {}: {}", millis(elapsed_ms), counts.join(", "))];
-    lines.extend(summary.failed.iter().map(|f| format!("failed: {}: {}", f.step, f.error)));
-    lines.extend(summary.not_run.iter().map(|p| format!("not run: phase {}: {}", p.phase, p.reason)));
+    let mut lines = vec![format!(
+        "{head} {}: {}",
+        millis(elapsed_ms),
+        counts.join(", ")
+    )];
+    lines.extend(
+        summary
+            .failed
+            .iter()
+            .map(|f| format!("failed: {}: {}", f.step, f.error)),
+    );
+    lines.extend(
+        summary
+            .not_run
+            .iter()
+            .map(|p| format!("not run: phase {}: {}", p.phase, p.reason)),
+    );
     lines.extend(summary.resume.clone());
     lines
 }

@@ -29,13 +29,17 @@ mod tests {
     fn one_object_per_line_with_event_and_timestamp() {
         let buffer = Buffer::default();
         let reporter = JsonReporter::new(SharedWriter::new(buffer.clone()));
-        let timestamp = chrono::DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").unwrap().to_utc();
+        let timestamp = chrono::DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
+            .unwrap()
+            .to_utc();
         reporter.report(&TimedEvent {
             timestamp,
             event: Event::StepFinished {
                 step: "a/x".into(),
                 kind: "exec".into(),
-                outcome: Outcome::Skipped { reason: "done".into() },
+                outcome: Outcome::Skipped {
+                    reason: "done".into(),
+                },
                 elapsed_ms: 0,
             },
         });

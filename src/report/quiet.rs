@@ -18,7 +18,11 @@ impl Reporter for Quiet {
         let keep = match &event.event {
             Event::StepFinished { outcome, .. } => matches!(outcome, Outcome::Failed { .. }),
             Event::Warning { .. } | Event::RunFinished { .. } => true,
-            Event::Plan { .. } | Event::Verify { .. } | Event::Status { .. } | Event::Reset { .. } | Event::Unlocked { .. } => true,
+            Event::Plan { .. }
+            | Event::Verify { .. }
+            | Event::Status { .. }
+            | Event::Reset { .. }
+            | Event::Unlocked { .. } => true,
             _ => false,
         };
         if keep {

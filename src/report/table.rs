@@ -23,15 +23,29 @@ fn render(headers: &[&str], rows: &[Vec<String>], style: Styler<'_>) -> String {
             .into_iter()
             .enumerate()
             .map(|(i, (raw, shown))| {
-                let pad = if i == last { 0 } else { widths[i] - raw.chars().count() };
+                let pad = if i == last {
+                    0
+                } else {
+                    widths[i] - raw.chars().count()
+                };
                 format!("{shown}{}", " ".repeat(pad))
             })
             .collect();
         text.join("  ").trim_end().to_string() + "\n"
     };
-    let mut out = line(headers.iter().map(|h| (h.to_string(), h.to_string())).collect());
+    let mut out = line(
+        headers
+            .iter()
+            .map(|h| (h.to_string(), h.to_string()))
+            .collect(),
+    );
     for row in rows {
-        out.push_str(&line(row.iter().enumerate().map(|(i, c)| (c.clone(), style(i, c, c.clone()))).collect()));
+        out.push_str(&line(
+            row.iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), style(i, c, c.clone())))
+                .collect(),
+        ));
     }
     out
 }
@@ -40,7 +54,15 @@ fn render(headers: &[&str], rows: &[Vec<String>], style: Styler<'_>) -> String {
 pub fn plan(rows: &[PlanRow], summary: &PlanSummary, style: Styler<'_>) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| vec![r.step.clone(), r.kind.clone(), mode(r), r.state.to_string(), r.detail.clone()])
+        .map(|r| {
+            vec![
+                r.step.clone(),
+                r.kind.clone(),
+                mode(r),
+                r.state.to_string(),
+                r.detail.clone(),
+            ]
+        })
         .collect();
     let mut out = if rows.is_empty() {
         "No step selected.\n".to_string()
@@ -59,7 +81,13 @@ pub fn verify(rows: &[PlanRow], drift: usize, style: Styler<'_>) -> String {
         .iter()
         .map(|r| {
             let finding = r.probe.map_or_else(|| "-".to_string(), |f| f.to_string());
-            vec![r.step.clone(), r.kind.clone(), mode(r), finding, r.detail.clone()]
+            vec![
+                r.step.clone(),
+                r.kind.clone(),
+                mode(r),
+                finding,
+                r.detail.clone(),
+            ]
         })
         .collect();
     let mut out = render(&["STEP", "KIND", "MODE", "PROBE", "DETAIL"], &cells, style);
@@ -67,7 +95,10 @@ pub fn verify(rows: &[PlanRow], drift: usize, style: Styler<'_>) -> String {
     out.push_str(&if drift == 0 {
         format!("No drift: {} steps probed.\n", rows.len())
     } else {
-        format!("Drift: {drift} of {} steps need work; run `bringup run` to converge.\n", rows.len())
+        format!(
+            "Drift: {drift} of {} steps need work; run `bringup run` to converge.\n",
+            rows.len()
+        )
     });
     out
 }
@@ -77,7 +108,11 @@ pub fn status(checkpoint: &str, rows: &[StatusRow], style: Styler<'_>) -> String
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let state = if r.defined { r.state.to_string() } else { format!("{} (step removed)", r.state) };
+            let state = if r.defined {
+                r.state.to_string()
+            } else {
+                format!("{} (step removed)", r.state)
+            };
             let when = match r.state {
                 StepState::Interrupted => r.started,
                 _ => r.finished,
@@ -92,7 +127,11 @@ pub fn status(checkpoint: &str, rows: &[StatusRow], style: Styler<'_>) -> String
         })
         .collect();
     let mut out = format!("Checkpoint {checkpoint}\n\n");
-    out.push_str(&render(&["STEP", "STATE", "LAST", "ATTEMPTS", "ERROR"], &cells, style));
+    out.push_str(&render(
+        &["STEP", "STATE", "LAST", "ATTEMPTS", "ERROR"],
+        &cells,
+        style,
+    ));
     out
 }
 

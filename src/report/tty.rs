@@ -76,8 +76,11 @@ impl TtyReporter {
             Outcome::Interrupted => &self.colors.warn,
         };
         let text = format!("{step}  {}", format::outcome(outcome, elapsed_ms));
-        let text =
-            if matches!(outcome, Outcome::Skipped { .. }) { self.colors.dim.apply_to(text).to_string() } else { text };
+        let text = if matches!(outcome, Outcome::Skipped { .. }) {
+            self.colors.dim.apply_to(text).to_string()
+        } else {
+            text
+        };
         format!("{} {text}", style.apply_to(format::symbol(outcome)))
     }
 
@@ -93,7 +96,9 @@ impl TtyReporter {
         };
         match (column, state) {
             (1 | 3, Some(StepState::Done)) => self.colors.ok.apply_to(padded).to_string(),
-            (1 | 3, Some(StepState::Changed | StepState::Interrupted)) => self.colors.warn.apply_to(padded).to_string(),
+            (1 | 3, Some(StepState::Changed | StepState::Interrupted)) => {
+                self.colors.warn.apply_to(padded).to_string()
+            }
             (1 | 3, Some(StepState::Failed)) => self.colors.fail.apply_to(padded).to_string(),
             (0, _) => self.colors.bold.apply_to(padded).to_string(),
             _ => padded,
@@ -104,62 +109,105 @@ impl TtyReporter {
 impl Reporter for TtyReporter {
     fn report(&self, event: &TimedEvent) {
         match &event.event {
-            Event::RunStarted { command, context, server, steps, .. } => self.line(
+            Event::RunStarted {
+                command,
+                context,
+                server,
+                steps,
+                ..
+            } => self.line(
                 self.colors
                     .dim
-                    .apply_to(format!("bringup {command} · context {context} ({server}) · {steps} steps"))
+                    .apply_to(format!(
+                        "bringup {command} · context {context} ({server}) · {steps} steps"
+                    ))
                     .to_string(),
             ),
             Event::PhaseStarted { .. } => {}
             Event::PhaseFinished { phase, outcome } => {
                 if let PhaseOutcome::NotRun { .. } = outcome {
-                    self.line(format!("{} {}", self.colors.warn.apply_to("·"), format::phase(phase, outcome)));
+                    self.line(format!(
+                        "{} {}",
+                        self.colors.warn.apply_to("·"),
+                        format::phase(phase, outcome)
+                    ));
                 }
             }
-            Event::StepStarted { step, kind, description } => {
+            Event::StepStarted {
+                step,
+                kind,
+                description,
+            } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                let style = ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}")
-                    .expect("a valid template")
-                    .tick_strings(&["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏", "✓"]);
+                let style = ProgressStyle::with_template(
+                    "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
+                )
+                .expect("a valid template")
+                .tick_strings(&["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏", "✓"]);
                 bar.set_style(style);
                 bar.set_prefix(step.clone());
                 bar.set_message(description.clone().unwrap_or_else(|| kind.clone()));
                 bar.enable_steady_tick(Duration::from_millis(100));
-                self.bars.lock().expect("bars poisoned").insert(step.clone(), bar);
+                self.bars
+                    .lock()
+                    .expect("bars poisoned")
+                    .insert(step.clone(), bar);
             }
             Event::StepProgress { step, message } => {
                 if let Some(bar) = self.bars.lock().expect("bars poisoned").get(step) {
                     bar.set_message(message.clone());
                 }
             }
-            Event::StepFinished { step, outcome, elapsed_ms, .. } => {
+            Event::StepFinished {
+                step,
+                outcome,
+                elapsed_ms,
+                ..
+            } => {
                 if let Some(bar) = self.bars.lock().expect("bars poisoned").remove(step) {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                 }
                 self.line(self.finished_line(step, outcome, *elapsed_ms));
             }
-            Event::Plan { rows, summary } => {
-                self.table(table::plan(rows, summary, &|c, r, p| self.state_style(c, r, p)))
-            }
-            Event::Verify { rows, drift } => {
-                self.table(table::verify(rows, *drift, &|c, r, p| self.state_style(c, r, p)))
-            }
+            Event::Plan { rows, summary } => self.table(table::plan(rows, summary, &|c, r, p| {
+                self.state_style(c, r, p)
+            })),
+            Event::Verify { rows, drift } => self.table(table::verify(rows, *drift, &|c, r, p| {
+                self.state_style(c, r, p)
+            })),
             Event::Status { checkpoint, rows } => {
-                self.table(table::status(checkpoint, rows, &|c, r, p| self.state_style(c, r, p)))
+                self.table(table::status(checkpoint, rows, &|c, r, p| {
+                    self.state_style(c, r, p)
+                }))
             }
             Event::Reset { .. } | Event::Unlocked { .. } => self.line(
                 crate::report::PlainReporter::render(event)
                     .split_once(' ')
                     .map_or_else(String::new, |(_, l)| l.trim_end().into()),
             ),
-            Event::Warning { message } => self.line(format!("{} {message}", self.colors.warn.apply_to("warning:"))),
-            Event::RunFinished { summary, elapsed_ms, .. } => {
+            Event::Warning { message } => self.line(format!(
+                "{} {message}",
+                self.colors.warn.apply_to("warning:")
+            )),
+            Event::RunFinished {
+                summary,
+                elapsed_ms,
+                ..
+            } => {
                 let lines = format::summary(summary, *elapsed_ms);
-                let style = if summary.succeeded() { &self.colors.ok } else { &self.colors.fail };
+                let style = if summary.succeeded() {
+                    &self.colors.ok
+                } else {
+                    &self.colors.fail
+                };
                 self.line(String::new());
                 for (i, line) in lines.into_iter().enumerate() {
-                    self.line(if i == 0 { style.apply_to(line).to_string() } else { line });
+                    self.line(if i == 0 {
+                        style.apply_to(line).to_string()
+                    } else {
+                        line
+                    });
                 }
             }
         }
@@ -176,23 +224,58 @@ mod tests {
 
     #[test]
     fn finished_steps_collapse_to_symbol_lines() {
-        let r = TtyReporter::with_target(false, ProgressDrawTarget::hidden(), SharedWriter::new(std::io::sink()));
+        let r = TtyReporter::with_target(
+            false,
+            ProgressDrawTarget::hidden(),
+            SharedWriter::new(std::io::sink()),
+        );
         assert_eq!(
-            r.finished_line("gitea/token", &Outcome::Done { message: String::new() }, 1234),
+            r.finished_line(
+                "gitea/token",
+                &Outcome::Done {
+                    message: String::new()
+                },
+                1234
+            ),
             "✓ gitea/token  done  1.2s"
         );
-        assert_eq!(r.finished_line("a/x", &Outcome::Skipped { reason: "done".into() }, 0), "↷ a/x  skipped (done)");
         assert_eq!(
-            r.finished_line("a/x", &Outcome::Failed { error: "boom".into() }, 20),
+            r.finished_line(
+                "a/x",
+                &Outcome::Skipped {
+                    reason: "done".into()
+                },
+                0
+            ),
+            "↷ a/x  skipped (done)"
+        );
+        assert_eq!(
+            r.finished_line(
+                "a/x",
+                &Outcome::Failed {
+                    error: "boom".into()
+                },
+                20
+            ),
             "✗ a/x  failed after 20ms: boom"
         );
     }
 
     #[test]
     fn color_is_off_when_asked() {
-        let plain = TtyReporter::with_target(false, ProgressDrawTarget::hidden(), SharedWriter::new(std::io::sink()));
-        let colored = TtyReporter::with_target(true, ProgressDrawTarget::hidden(), SharedWriter::new(std::io::sink()));
-        let outcome = Outcome::Failed { error: "boom".into() };
+        let plain = TtyReporter::with_target(
+            false,
+            ProgressDrawTarget::hidden(),
+            SharedWriter::new(std::io::sink()),
+        );
+        let colored = TtyReporter::with_target(
+            true,
+            ProgressDrawTarget::hidden(),
+            SharedWriter::new(std::io::sink()),
+        );
+        let outcome = Outcome::Failed {
+            error: "boom".into(),
+        };
         assert!(!plain.finished_line("a/x", &outcome, 1).contains('\u{1b}'));
         assert!(colored.finished_line("a/x", &outcome, 1).contains('\u{1b}'));
     }

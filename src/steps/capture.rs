@@ -65,7 +65,16 @@ pub fn parse(capture: &Capture, stdout: &str) -> Result<Value, String> {
 
 /// Key names whose values are secrets wherever they appear in a captured value.
 const SECRET_KEY_PARTS: &[&str] = &[
-    "token", "secret", "password", "passwd", "key", "sha1", "jwt", "credential", "private", "otp",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "key",
+    "sha1",
+    "jwt",
+    "credential",
+    "private",
+    "otp",
 ];
 
 /// Whether a JSON key names a secret (`client_secret`, `sha1`, `root_token`, `keys_base64`).
@@ -89,7 +98,10 @@ pub fn register_leaves(redactor: &Redactor, value: &Value) {
                 }
             }
         }
-        Value::Array(items) => items.iter().filter(|v| v.is_object()).for_each(|v| register_leaves(redactor, v)),
+        Value::Array(items) => items
+            .iter()
+            .filter(|v| v.is_object())
+            .for_each(|v| register_leaves(redactor, v)),
         leaf => register_all(redactor, leaf),
     }
 }

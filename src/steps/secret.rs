@@ -61,7 +61,11 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &SecretStep) -> Result<Probe, St
 }
 
 fn keys_present(count: usize) -> String {
-    if count == 1 { "1 key".into() } else { format!("{count} keys") }
+    if count == 1 {
+        "1 key".into()
+    } else {
+        format!("{count} keys")
+    }
 }
 
 /// Generates the missing (and rotated) keys and merges them in; never touches another key.

@@ -1,6 +1,9 @@
 //! Shared harness for the end-to-end tests: a sandbox cluster on its own thread, the real
 //! `bringup` binary pointed at it, and readers for the audit log and cluster objects.
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -32,7 +35,11 @@ impl Env {
             port: None,
         })
         .expect("the sandbox starts");
-        Env { sandbox, phases: fixtures().join("e2e").join(phases), _dir: dir }
+        Env {
+            sandbox,
+            phases: fixtures().join("e2e").join(phases),
+            _dir: dir,
+        }
     }
 
     /// `bringup` against this sandbox, without a terminal, with a short lock duration.
@@ -49,26 +56,45 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.bringup().args(args).stdin(std::process::Stdio::null()).output().expect("bringup runs")
+        self.bringup()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("bringup runs")
     }
 
     pub fn audit(&self) -> Vec<AuditEntry> {
         audit::read(self.sandbox.audit_path())
     }
 
-    pub fn object(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
-        self.sandbox.state().get_object(api_version, kind, namespace, name).ok()
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        self.sandbox
+            .state()
+            .get_object(api_version, kind, namespace, name)
+            .ok()
     }
 
     /// A Secret's data, decoded.
-    pub fn secret(&self, namespace: &str, name: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    pub fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
         use base64::Engine as _;
         let secret = self.object("v1", "Secret", Some(namespace), name)?;
         let data = secret["data"].as_object().cloned().unwrap_or_default();
         Some(
             data.into_iter()
                 .map(|(k, v)| {
-                    let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).unwrap();
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v.as_str().unwrap_or_default())
+                        .unwrap();
                     (k, String::from_utf8(bytes).unwrap())
                 })
                 .collect(),
@@ -77,7 +103,9 @@ impl Env {
 
     /// The checkpoint ConfigMap as text.
     pub fn checkpoint_text(&self) -> String {
-        self.object("v1", "ConfigMap", Some("bringup"), "bringup-state").map(|cm| cm.to_string()).unwrap_or_default()
+        self.object("v1", "ConfigMap", Some("bringup"), "bringup-state")
+            .map(|cm| cm.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -112,7 +140,10 @@ pub fn normalize(text: &str) -> String {
     ];
     let mut text = text.to_string();
     for (pattern, replacement) in rules {
-        text = regex::Regex::new(pattern).unwrap().replace_all(&text, *replacement).into_owned();
+        text = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, *replacement)
+            .into_owned();
     }
     text
 }
