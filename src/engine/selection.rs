@@ -34,19 +34,35 @@ impl Selection {
                     .any(|ph| ph.name == p && ph.steps.iter().any(|st| st.id == s))
             })
         };
+        let step_ids: Vec<String> = phases
+            .iter()
+            .flat_map(|ph| {
+                ph.steps
+                    .iter()
+                    .map(move |st| format!("{}/{}", ph.name, st.id))
+            })
+            .collect();
+        let did_you_mean = |word: &str, candidates: &mut dyn Iterator<Item = &str>| {
+            crate::phase::suggest::closest(word, candidates)
+                .map(|best| format!("; did you mean `{best}`?"))
+                .unwrap_or_default()
+        };
         let mut problems = Vec::new();
         for name in &self.phases {
             if !known_phase(name) {
+                let hint = did_you_mean(name, &mut phases.iter().map(|p| p.name.as_str()));
                 problems.push(format!(
-                    "--phase `{name}`: no such phase (phases: {})",
+                    "--phase `{name}`: no such phase{hint} (phases: {})",
                     names(phases)
                 ));
             }
         }
         for id in &self.steps {
             if !known_step(id) {
-                problems
-                    .push(format!("--step `{id}`: no such step; write it as phase/step, as `bringup plan` lists them"));
+                let hint = did_you_mean(id, &mut step_ids.iter().map(String::as_str));
+                problems.push(format!(
+                    "--step `{id}`: no such step{hint}; write it as phase/step, as `bringup plan` lists them"
+                ));
             }
         }
         if let Some(from) = &self.from {
@@ -56,7 +72,14 @@ impl Selection {
                 known_phase(from)
             };
             if !ok {
-                problems.push(format!("--from `{from}`: no such phase or phase/step"));
+                let mut candidates = phases
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .chain(step_ids.iter().map(String::as_str));
+                let hint = did_you_mean(from, &mut candidates);
+                problems.push(format!(
+                    "--from `{from}`: no such phase or phase/step{hint}"
+                ));
             }
         }
         if !problems.is_empty() {

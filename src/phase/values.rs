@@ -17,7 +17,7 @@ pub enum ValuesError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{line}:{column}: error: {message}", file.display())]
+    #[error("{}:{line}:{column}: {message}", file.display())]
     Parse {
         file: PathBuf,
         line: usize,
