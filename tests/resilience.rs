@@ -11,19 +11,31 @@ use common::{Env, assert_exit, stderr};
 
 type Secrets = BTreeMap<String, BTreeMap<String, String>>;
 
-const SECRETS: &[(&str, &str)] = &[("global", "app.admin"), ("global", "app.derived"), ("global", "registry.admin")];
+const SECRETS: &[(&str, &str)] = &[
+    ("global", "app.admin"),
+    ("global", "app.derived"),
+    ("global", "registry.admin"),
+];
 
 fn secrets(env: &Env) -> Secrets {
     SECRETS
         .iter()
-        .filter_map(|(ns, name)| env.secret(ns, name).map(|data| (format!("{ns}/{name}"), data)))
+        .filter_map(|(ns, name)| {
+            env.secret(ns, name)
+                .map(|data| (format!("{ns}/{name}"), data))
+        })
         .collect()
 }
 
 /// What an uninterrupted run leaves: which Secrets with which keys, and the ConfigMap.
 fn shape(env: &Env) -> (BTreeMap<String, Vec<String>>, Option<serde_json::Value>) {
-    let keys = secrets(env).into_iter().map(|(name, data)| (name, data.into_keys().collect())).collect();
-    let settings = env.object("v1", "ConfigMap", Some("demo"), "settings").map(|cm| cm["data"].clone());
+    let keys = secrets(env)
+        .into_iter()
+        .map(|(name, data)| (name, data.into_keys().collect()))
+        .collect();
+    let settings = env
+        .object("v1", "ConfigMap", Some("demo"), "settings")
+        .map(|cm| cm["data"].clone());
     (keys, settings)
 }
 
@@ -32,7 +44,11 @@ fn shape(env: &Env) -> (BTreeMap<String, Vec<String>>, Option<serde_json::Value>
 fn assert_no_value_changed(before: &Secrets, after: &Secrets, context: &str) {
     for (secret, data) in before {
         for (key, value) in data {
-            assert_eq!(after.get(secret).and_then(|d| d.get(key)), Some(value), "{context}: {secret} key {key} changed or vanished");
+            assert_eq!(
+                after.get(secret).and_then(|d| d.get(key)),
+                Some(value),
+                "{context}: {secret} key {key} changed or vanished"
+            );
         }
     }
 }
@@ -41,7 +57,12 @@ fn assert_no_value_changed(before: &Secrets, after: &Secrets, context: &str) {
 fn run_to_completion(env: &Env, tries: usize) -> Vec<std::process::Output> {
     let mut outputs = Vec::new();
     for _ in 0..tries {
-        let output = env.bringup().args(["run", "--yes"]).env("BRINGUP_LOCK_DURATION", "1s").output().unwrap();
+        let output = env
+            .bringup()
+            .args(["run", "--yes"])
+            .env("BRINGUP_LOCK_DURATION", "1s")
+            .output()
+            .unwrap();
         let code = output.status.code();
         outputs.push(output);
         match code {
@@ -64,8 +85,14 @@ fn killed_at_20_moments_the_next_run_finishes_the_same_end_state() {
 
     for moment in 0..20u32 {
         let env = Env::new("basic-cluster", "basic");
-        let mut child = env.bringup().args(["run", "--yes"]).env("BRINGUP_LOCK_DURATION", "1s")
-            .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = env
+            .bringup()
+            .args(["run", "--yes"])
+            .env("BRINGUP_LOCK_DURATION", "1s")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         // Spread the kills over the whole run, from process start to the last step.
         std::thread::sleep(full_run * moment / 19);
         child.kill().unwrap(); // SIGKILL
@@ -74,7 +101,11 @@ fn killed_at_20_moments_the_next_run_finishes_the_same_end_state() {
 
         run_to_completion(&env, 10);
         assert_eq!(shape(&env), expected, "killed at moment {moment} of 20");
-        assert_no_value_changed(&written, &secrets(&env), &format!("killed at moment {moment}"));
+        assert_no_value_changed(
+            &written,
+            &secrets(&env),
+            &format!("killed at moment {moment}"),
+        );
 
         // And the run after that changes nothing.
         let finished = secrets(&env);
@@ -89,16 +120,27 @@ fn injected_faults_are_retried_or_fail_clearly_and_a_rerun_finishes() {
     let mut written = Secrets::new();
     let mut finished = false;
     for attempt in 0..12 {
-        let output = env.bringup().args(["run", "--yes"]).env("BRINGUP_LOCK_DURATION", "1s").output().unwrap();
+        let output = env
+            .bringup()
+            .args(["run", "--yes"])
+            .env("BRINGUP_LOCK_DURATION", "1s")
+            .output()
+            .unwrap();
         let text = stderr(&output);
-        assert!(!text.contains("panicked"), "attempt {attempt} panicked:\n{text}");
+        assert!(
+            !text.contains("panicked"),
+            "attempt {attempt} panicked:\n{text}"
+        );
         match output.status.code() {
             Some(0) => {
                 finished = true;
                 break;
             }
             Some(1) | Some(3) => {
-                assert!(!text.trim().is_empty() || !output.stdout.is_empty(), "a failed run says why");
+                assert!(
+                    !text.trim().is_empty() || !output.stdout.is_empty(),
+                    "a failed run says why"
+                );
                 std::thread::sleep(Duration::from_millis(300));
             }
             other => panic!("attempt {attempt} exited {other:?}:\n{text}"),
