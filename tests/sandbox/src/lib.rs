@@ -1,1 +1,9 @@
+//! bringup-sandbox: a faithful local emulation of the Kubernetes API server, with real OpenBao
+//! behind it, for bringup's tests and demo.
 
+pub mod echo_emulator;
+pub mod emulator;
+pub mod exec;
+pub mod portforward;
+#[cfg(test)]
+mod testing;
