@@ -114,10 +114,15 @@ pub async fn serve_portforward(socket: WebSocket, pod_uid: &str, targets: Vec<(u
             }
         }
     };
+    let aborts: Vec<_> = connections.iter().map(|c| c.abort_handle()).collect();
     let all_done = futures::future::join_all(connections);
     tokio::select! {
-        _ = reader => {}
+        () = reader => {}
         _ = all_done => {}
+    }
+    // The client closed: its connections end with it, which also lets the writer finish.
+    for abort in aborts {
+        abort.abort();
     }
     let _ = writer.await;
 }
@@ -153,7 +158,8 @@ async fn forward_port(
         Ok(connection) => connection,
         Err(error) => {
             send_error(format!(
-                "error forwarding port {port} to pod {pod_uid}, uid : failed to connect to localhost:{port} inside namespace: dial tcp4 {address}: connect: {error}"
+                "error forwarding port {port} to pod {pod_uid}, uid : failed to connect to localhost:{port} inside namespace: dial tcp4 {address}: connect: {}",
+                go_errno_text(&error)
             ))
             .await;
             return;
@@ -193,9 +199,94 @@ async fn forward_port(
     }
 }
 
+/// An OS error as Go's `syscall.Errno` prints it ("connection refused"), for the real text.
+fn go_errno_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    text.to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::ExecBackend;
+    use crate::testing::pod_server;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::Api;
+
+    /// A TCP server that answers each connection's bytes upper-cased, until the peer closes.
+    async fn upper_server() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut connection, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    while let Ok(n) = connection.read(&mut buffer).await {
+                        if n == 0 {
+                            break;
+                        }
+                        buffer[..n].make_ascii_uppercase();
+                        if connection.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn kube_rs_port_forward_reaches_the_mapped_address_and_back() {
+        let target = upper_server().await;
+        let client = pod_server(ExecBackend::Failing(String::new()), vec![(8200, target)]).await;
+        let pods: Api<Pod> = Api::namespaced(client, "vault");
+        let mut forwarder = pods
+            .portforward("vault-0", &[8200])
+            .await
+            .expect("port-forward upgrades");
+        let mut stream = forwarder.take_stream(8200).unwrap();
+        let payload = vec![b'q'; 200_000];
+        let (mut read, mut write) = tokio::io::split(&mut stream);
+        let (written, received) = tokio::join!(
+            async {
+                write.write_all(&payload).await.unwrap();
+            },
+            async {
+                let mut received = vec![0u8; payload.len()];
+                read.read_exact(&mut received).await.unwrap();
+                received
+            }
+        );
+        let () = written;
+        assert!(received.iter().all(|b| *b == b'Q'));
+        drop(stream);
+        forwarder.join().await.expect("the session ends cleanly");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreachable_port_reports_on_its_error_channel() {
+        // Bind and drop to get a port that nothing listens on.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = pod_server(ExecBackend::Failing(String::new()), vec![(8200, closed)]).await;
+        let pods: Api<Pod> = Api::namespaced(client, "vault");
+        let mut forwarder = pods.portforward("vault-0", &[8200]).await.unwrap();
+        let error = forwarder
+            .take_error(8200)
+            .unwrap()
+            .await
+            .expect("an error message");
+        assert!(
+            error.starts_with("error forwarding port 8200 to pod uid-1, uid : failed to connect"),
+            "{error}"
+        );
+        assert!(error.contains("connection refused"), "{error}");
+    }
 
     #[test]
     fn ports_query_takes_repeats_and_commas_in_order() {
