@@ -4,6 +4,7 @@
 pub mod echo_emulator;
 pub mod emulator;
 pub mod exec;
+pub mod openbao;
 pub mod portforward;
 #[cfg(test)]
 mod testing;
