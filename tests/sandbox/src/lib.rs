@@ -6,5 +6,6 @@ pub mod emulator;
 pub mod exec;
 pub mod openbao;
 pub mod portforward;
+pub mod tokens;
 #[cfg(test)]
 mod testing;

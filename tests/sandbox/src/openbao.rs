@@ -447,11 +447,9 @@ mod tests {
         assert_eq!(unseal["sealed"], false);
 
         openbao.restart(0).await.unwrap();
-        let health = health(&openbao, 0).await;
-        assert_eq!(
-            (health["initialized"].clone(), health["sealed"].clone()),
-            (true.into(), true.into())
-        );
+        let after_restart = health(&openbao, 0).await;
+        assert_eq!(after_restart["initialized"], true);
+        assert_eq!(after_restart["sealed"], true);
 
         openbao.wipe(0).await.unwrap();
         assert_eq!(health(&openbao, 0).await["initialized"], false);
