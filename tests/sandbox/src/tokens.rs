@@ -6,9 +6,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// The cluster CA certificate the sandbox publishes (as `kube-root-ca.crt` would be). The
+/// sandbox speaks plain HTTP, so nothing verifies against it; it exists because OpenBao's
+/// Kubernetes auth, running outside a pod, refuses a config without `kubernetes_ca_cert` (it
+/// would read the pod's `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt` otherwise).
+pub const CLUSTER_CA_PEM: &str = include_str!("cluster_ca.pem");
 
 /// The issuer and default audience of a kubeadm cluster's service-account tokens.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -92,7 +100,9 @@ pub struct TokenAuthority {
 
 impl std::fmt::Debug for TokenAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenAuthority").field("key_id", &self.key_id).finish()
+        f.debug_struct("TokenAuthority")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -110,7 +120,10 @@ impl TokenAuthority {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .expect("a generated key parses");
         // kube-apiserver's kid is the SHA-256 of the public key, base64url.
-        let key_id = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, key.public_key().as_ref()));
+        let key_id = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            key.public_key().as_ref(),
+        ));
         Self { key, key_id, rng }
     }
 
@@ -118,14 +131,21 @@ impl TokenAuthority {
     pub fn public_key_pem(&self) -> String {
         // The DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point.
         const SPKI_PREFIX: [u8; 26] = [
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
-            0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
         ];
         let mut der = SPKI_PREFIX.to_vec();
         der.extend_from_slice(self.key.public_key().as_ref());
         let body = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        )
     }
 
     /// Signs a token for `identity`, valid for `audiences` (the API server's own when empty).
@@ -136,7 +156,11 @@ impl TokenAuthority {
         expiration_seconds: i64,
         now: DateTime<Utc>,
     ) -> String {
-        let audiences = if audiences.is_empty() { vec![ISSUER.to_owned()] } else { audiences.to_vec() };
+        let audiences = if audiences.is_empty() {
+            vec![ISSUER.to_owned()]
+        } else {
+            audiences.to_vec()
+        };
         let claims = Claims {
             aud: audiences,
             exp: now.timestamp() + expiration_seconds,
@@ -145,7 +169,10 @@ impl TokenAuthority {
             jti: uuid::Uuid::new_v4().to_string(),
             kubernetes: KubernetesClaims {
                 namespace: identity.namespace.clone(),
-                serviceaccount: ObjectRef { name: identity.name.clone(), uid: identity.uid.clone() },
+                serviceaccount: ObjectRef {
+                    name: identity.name.clone(),
+                    uid: identity.uid.clone(),
+                },
             },
             nbf: now.timestamp(),
             sub: identity.username(),
@@ -156,38 +183,65 @@ impl TokenAuthority {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"))
         );
-        let signature = self.key.sign(&self.rng, signing_input.as_bytes()).expect("ECDSA signing works");
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        let signature = self
+            .key
+            .sign(&self.rng, signing_input.as_bytes())
+            .expect("ECDSA signing works");
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
     }
 
     /// Checks a token's signature, lifetime and audiences; the error is the text the API
     /// server puts in `status.error`. Whether the service account still exists is the caller's
     /// to check (see [`TokenAuthority::token_review`]).
-    pub fn review(&self, token: &str, audiences: &[String], now: DateTime<Utc>) -> Result<ReviewedToken, String> {
+    pub fn review(
+        &self,
+        token: &str,
+        audiences: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ReviewedToken, String> {
         let invalid = |why: &str| format!("[invalid bearer token, {why}]");
         let parts: Vec<&str> = token.split('.').collect();
         let [header, payload, signature] = parts[..] else {
-            return Err(invalid("square/go-jose: compact JWS format must have three parts"));
+            return Err(invalid(
+                "square/go-jose: compact JWS format must have three parts",
+            ));
         };
         let header: Value = decode_json(header).ok_or_else(|| invalid("malformed token header"))?;
         if header["alg"] != "ES256" || header["kid"] != self.key_id.as_str() {
             return Err(invalid("token signed by an unknown key"));
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid("malformed token signature"))?;
-        let public_key = ring::signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, self.key.public_key().as_ref());
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| invalid("malformed token signature"))?;
+        let public_key = ring::signature::UnparsedPublicKey::new(
+            &ECDSA_P256_SHA256_FIXED,
+            self.key.public_key().as_ref(),
+        );
         let signing_input = &token[..token.len() - parts[2].len() - 1];
         public_key
             .verify(signing_input.as_bytes(), &signature)
             .map_err(|_| invalid("square/go-jose: error in cryptographic primitive"))?;
-        let claims: Claims = decode_json(payload).ok_or_else(|| invalid("malformed token claims"))?;
+        let claims: Claims =
+            decode_json(payload).ok_or_else(|| invalid("malformed token claims"))?;
         if claims.exp <= now.timestamp() {
             return Err(invalid("service account token has expired"));
         }
         if claims.nbf > now.timestamp() + 60 {
             return Err(invalid("service account token is not valid yet"));
         }
-        let wanted = if audiences.is_empty() { vec![ISSUER.to_owned()] } else { audiences.to_vec() };
-        let valid_for: Vec<String> = wanted.iter().filter(|a| claims.aud.contains(a)).cloned().collect();
+        let wanted = if audiences.is_empty() {
+            vec![ISSUER.to_owned()]
+        } else {
+            audiences.to_vec()
+        };
+        let valid_for: Vec<String> = wanted
+            .iter()
+            .filter(|a| claims.aud.contains(a))
+            .cloned()
+            .collect();
         if valid_for.is_empty() {
             return Err(invalid(&format!(
                 "token audiences {:?} is invalid for the target audiences {:?}",
@@ -217,10 +271,12 @@ impl TokenAuthority {
         let spec = body.get("spec").cloned().unwrap_or(Value::Null);
         let audiences: Vec<String> = match spec.get("audiences") {
             None | Some(Value::Null) => Vec::new(),
-            Some(value) => serde_json::from_value(value.clone()).map_err(|e| TokenRequestError::Malformed {
-                name: name.clone(),
-                reason: format!("spec.audiences: {e}"),
-            })?,
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|e| TokenRequestError::Malformed {
+                    name: name.clone(),
+                    reason: format!("spec.audiences: {e}"),
+                })?
+            }
         };
         let seconds = match spec.get("expirationSeconds") {
             None | Some(Value::Null) => DEFAULT_EXPIRATION_SECONDS,
@@ -235,9 +291,14 @@ impl TokenAuthority {
         if seconds > MAX_EXPIRATION_SECONDS {
             return Err(TokenRequestError::TooLong { name, seconds });
         }
-        let audiences = if audiences.is_empty() { vec![ISSUER.to_owned()] } else { audiences };
+        let audiences = if audiences.is_empty() {
+            vec![ISSUER.to_owned()]
+        } else {
+            audiences
+        };
         let token = self.issue(identity, &audiences, seconds, now);
-        let expires = (now + chrono::Duration::seconds(seconds)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let expires =
+            (now + chrono::Duration::seconds(seconds)).to_rfc3339_opts(SecondsFormat::Secs, true);
         Ok(json!({
             "kind": "TokenRequest",
             "apiVersion": "authentication.k8s.io/v1",
@@ -263,20 +324,32 @@ impl TokenAuthority {
         service_account_uid: impl Fn(&str, &str) -> Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Value, TokenReviewError> {
-        let spec = body.get("spec").ok_or_else(|| TokenReviewError("spec: Required value".into()))?;
-        let token = spec.get("token").and_then(Value::as_str).unwrap_or_default();
+        let spec = body
+            .get("spec")
+            .ok_or_else(|| TokenReviewError("spec: Required value".into()))?;
+        let token = spec
+            .get("token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if token.is_empty() {
             return Err(TokenReviewError("spec.token: Required value".into()));
         }
         let audiences: Vec<String> = spec
             .get("audiences")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let reviewed = self.review(token, &audiences, now).and_then(|reviewed| {
             let identity = &reviewed.identity;
             match service_account_uid(&identity.namespace, &identity.name) {
-                None => Err("[invalid bearer token, service account token has been invalidated]".to_owned()),
+                None => Err(
+                    "[invalid bearer token, service account token has been invalidated]".to_owned(),
+                ),
                 Some(uid) if uid != identity.uid => Err(format!(
                     "[invalid bearer token, service account UID ({uid}) does not match claim ({})]",
                     identity.uid
@@ -339,19 +412,33 @@ mod tests {
         let authority = TokenAuthority::new();
         let now = Utc::now();
         let request = authority
-            .token_request(&identity(), &json!({"spec": {"audiences": ["vault"], "expirationSeconds": 600}}), now)
+            .token_request(
+                &identity(),
+                &json!({"spec": {"audiences": ["vault"], "expirationSeconds": 600}}),
+                now,
+            )
             .unwrap();
         assert_eq!(request["spec"]["expirationSeconds"], 600);
         let token = request["status"]["token"].as_str().unwrap();
         let review = authority
-            .token_review(&json!({"spec": {"token": token, "audiences": ["vault"]}}), uid_of, now)
+            .token_review(
+                &json!({"spec": {"token": token, "audiences": ["vault"]}}),
+                uid_of,
+                now,
+            )
             .unwrap();
         let status = &review["status"];
         assert_eq!(status["authenticated"], true);
-        assert_eq!(status["user"]["username"], "system:serviceaccount:external-secrets:external-secrets");
+        assert_eq!(
+            status["user"]["username"],
+            "system:serviceaccount:external-secrets:external-secrets"
+        );
         assert_eq!(status["user"]["uid"], identity().uid);
         assert_eq!(status["audiences"], json!(["vault"]));
-        assert_eq!(status["user"]["groups"][1], "system:serviceaccounts:external-secrets");
+        assert_eq!(
+            status["user"]["groups"][1],
+            "system:serviceaccounts:external-secrets"
+        );
     }
 
     #[test]
@@ -359,40 +446,88 @@ mod tests {
         let authority = TokenAuthority::new();
         let now = Utc::now();
         let token = authority.issue(&identity(), &[], 3600, now);
-        let error = |body: Value, at| authority.token_review(&body, uid_of, at).unwrap()["status"].clone();
+        let error =
+            |body: Value, at| authority.token_review(&body, uid_of, at).unwrap()["status"].clone();
 
-        let status = error(json!({"spec": {"token": token, "audiences": ["vault"]}}), now);
+        let status = error(
+            json!({"spec": {"token": token, "audiences": ["vault"]}}),
+            now,
+        );
         assert!(status["authenticated"].is_null());
-        assert!(status["error"].as_str().unwrap().contains("is invalid for the target audiences"));
+        assert!(
+            status["error"]
+                .as_str()
+                .unwrap()
+                .contains("is invalid for the target audiences")
+        );
 
         let mut forged = token.clone();
         forged.insert(forged.len() - 5, 'A');
         forged.truncate(token.len());
         let status = error(json!({"spec": {"token": forged}}), now);
-        assert!(status["error"].as_str().unwrap().starts_with("[invalid bearer token"), "{status}");
+        assert!(
+            status["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("[invalid bearer token"),
+            "{status}"
+        );
 
         let later = now + chrono::Duration::seconds(3601);
-        assert!(error(json!({"spec": {"token": token}}), later)["error"].as_str().unwrap().contains("expired"));
+        assert!(
+            error(json!({"spec": {"token": token}}), later)["error"]
+                .as_str()
+                .unwrap()
+                .contains("expired")
+        );
 
         let other = TokenAuthority::new();
-        let status = other.token_review(&json!({"spec": {"token": token}}), uid_of, now).unwrap()["status"].clone();
-        assert!(status["error"].is_string(), "another sandbox's key does not verify");
+        let status = other
+            .token_review(&json!({"spec": {"token": token}}), uid_of, now)
+            .unwrap()["status"]
+            .clone();
+        assert!(
+            status["error"].is_string(),
+            "another sandbox's key does not verify"
+        );
 
-        let status = authority.token_review(&json!({"spec": {"token": token}}), |_, _| None, now).unwrap();
-        assert_eq!(status["status"]["error"], "[invalid bearer token, service account token has been invalidated]");
-        let status = authority.token_review(&json!({"spec": {"token": token}}), |_, _| Some("x".into()), now).unwrap();
-        assert!(status["status"]["error"].as_str().unwrap().contains("does not match claim"));
+        let status = authority
+            .token_review(&json!({"spec": {"token": token}}), |_, _| None, now)
+            .unwrap();
+        assert_eq!(
+            status["status"]["error"],
+            "[invalid bearer token, service account token has been invalidated]"
+        );
+        let status = authority
+            .token_review(
+                &json!({"spec": {"token": token}}),
+                |_, _| Some("x".into()),
+                now,
+            )
+            .unwrap();
+        assert!(
+            status["status"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not match claim")
+        );
     }
 
     #[test]
     fn token_request_validates_the_lifetime_like_the_api_server() {
         let authority = TokenAuthority::new();
-        let too_short = authority.token_request(&identity(), &json!({"spec": {"expirationSeconds": 10}}), Utc::now());
+        let too_short = authority.token_request(
+            &identity(),
+            &json!({"spec": {"expirationSeconds": 10}}),
+            Utc::now(),
+        );
         assert_eq!(
             too_short.unwrap_err().to_string(),
             "TokenRequest.authentication.k8s.io \"external-secrets\" is invalid: spec.expirationSeconds: Invalid value: 10: may not specify a duration less than 10 minutes"
         );
-        let defaulted = authority.token_request(&identity(), &json!({"spec": {}}), Utc::now()).unwrap();
+        let defaulted = authority
+            .token_request(&identity(), &json!({"spec": {}}), Utc::now())
+            .unwrap();
         assert_eq!(defaulted["spec"]["expirationSeconds"], 3600);
         assert_eq!(defaulted["spec"]["audiences"], json!([ISSUER]));
     }
@@ -400,6 +535,9 @@ mod tests {
     #[test]
     fn public_key_pem_is_a_p256_subject_public_key_info() {
         let pem = TokenAuthority::new().public_key_pem();
-        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"), "{pem}");
+        assert!(
+            pem.starts_with("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"),
+            "{pem}"
+        );
     }
 }
