@@ -31,7 +31,6 @@ const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const STATUS: u8 = 3;
-const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
 
 /// The size of one output frame: big enough that 1 MiB is a handful of frames, small enough
@@ -297,8 +296,8 @@ pub async fn serve_exec(
                         stdin_open = false;
                         let _ = client_tx.send(FromClient::StdinEnd).await;
                     }
-                    // Resizes only matter to a terminal, and the backends have none.
-                    RESIZE | _ => {}
+                    // Resizes (channel 4) only matter to a terminal, and the backends have none.
+                    _ => {}
                 },
                 Message::Close(_) => break,
                 _ => {}
