@@ -19,6 +19,9 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+/// The controller's user agent, by which the audit log tells its requests from the tests'.
+pub const USER_AGENT: &str = "external-secrets/sandbox-store-controller";
+
 /// How often a store that is not Ready is checked again.
 pub const NOT_READY_RECHECK: Duration = Duration::from_secs(1);
 /// How often a Ready store is checked again (a removed role turns it NotReady).

@@ -112,7 +112,8 @@ fn parse_go_bool(value: &str) -> Option<bool> {
 pub enum ExecBackend {
     Process(ProcessBackend),
     Emulator(Arc<dyn Emulator>),
-    /// An injected fault: the exec fails inside the container runtime with this message.
+    /// The command cannot run (an injected fault, a container that is not running): the
+    /// session ends with an `InternalError` status whose cause is this text.
     Failing(String),
 }
 
@@ -205,9 +206,9 @@ pub fn exit_status_json(command: &[String], exit_code: i32) -> String {
     serde_json::to_string(&frame).expect("a status serializes")
 }
 
-/// The `InternalError` status the kubelet writes when the runtime could not run the command.
+/// The `InternalError` status written when the command could not run at all.
 pub fn internal_error_json(cause: &str) -> String {
-    let cause = format!("error executing command in container: {cause}");
+    let cause = cause.to_owned();
     let frame = StatusFrame {
         metadata: serde_json::Map::new(),
         status: "Failure",
@@ -238,7 +239,7 @@ fn start_failure(program: &str, error: &std::io::Error) -> String {
         _ => format!("exec: {program:?}: {error}"),
     };
     format!(
-        "failed to exec in container: failed to start exec {exec_id:?}: OCI runtime exec failed: exec failed: unable to start container process: {why}: unknown"
+        "error executing command in container: failed to exec in container: failed to start exec {exec_id:?}: OCI runtime exec failed: exec failed: unable to start container process: {why}: unknown"
     )
 }
 
@@ -669,7 +670,7 @@ mod tests {
         let ran = kube_exec(client, &["true"], None).await;
         assert_eq!(
             ran.status.message.as_deref(),
-            Some("Internal error occurred: error executing command in container: injected fault")
+            Some("Internal error occurred: injected fault")
         );
     }
 
@@ -704,14 +705,8 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&internal_error_json("boom")).unwrap();
         assert_eq!(json["reason"], "InternalError");
         assert_eq!(json["code"], 500);
-        assert_eq!(
-            json["message"],
-            "Internal error occurred: error executing command in container: boom"
-        );
-        assert_eq!(
-            json["details"]["causes"][0]["message"],
-            "error executing command in container: boom"
-        );
+        assert_eq!(json["message"], "Internal error occurred: boom");
+        assert_eq!(json["details"]["causes"][0]["message"], "boom");
     }
 
     #[test]
@@ -746,7 +741,7 @@ mod tests {
         let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
         let text = start_failure("nope", &missing);
         assert!(
-            text.starts_with("failed to exec in container: failed to start exec \""),
+            text.starts_with("error executing command in container: failed to exec in container: failed to start exec \""),
             "{text}"
         );
         assert!(text.ends_with(
