@@ -331,13 +331,22 @@ pub async fn serve_exec(
     frame.push(STATUS);
     frame.extend_from_slice(status.as_bytes());
     let _ = frames_tx.send(Message::Binary(frame.into())).await;
-    let _ = frames_tx.send(Message::Close(None)).await;
+    // A close frame without a code reads as an error (1005) to client-go: say 1000, normal.
+    let _ = frames_tx.send(normal_close()).await;
     drop(frames_tx);
     let _ = writer.await;
     // The server waits for the client to close after the status (see apiserver's `finish`),
     // so that output still in flight is not cut off by a reset.
     let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     outcome
+}
+
+/// A close frame with code 1000 (normal closure), which client-go reads as a clean end.
+pub(crate) fn normal_close() -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    }))
 }
 
 async fn run_emulator(

@@ -139,13 +139,10 @@ fn bad_request(message: impl Into<String>) -> Response {
 }
 
 /// The pod object and its declaration, which the API layer has already found to exist.
-fn pod_of(req: &HookRequest) -> Result<(Value, PodDecl), Response> {
+fn pod_of(req: &HookRequest) -> Result<(Value, PodDecl), ApiError> {
     let namespace = req.namespace.as_deref().unwrap_or_default();
     let name = req.name.as_deref().unwrap_or_default();
-    let object = req
-        .state
-        .get_object("v1", "Pod", Some(namespace), name)
-        .map_err(IntoResponse::into_response)?;
+    let object = req.state.get_object("v1", "Pod", Some(namespace), name)?;
     // A pod created through the API has no declaration: it runs nothing, like a pod whose
     // image has no shell.
     let decl = req
@@ -207,7 +204,7 @@ impl RequestHook for ExecHook {
             };
             let (pod, decl) = match pod_of(&req) {
                 Ok(found) => found,
-                Err(response) => return response,
+                Err(error) => return error.into_response(),
             };
             let name = decl.name.clone();
             let containers: Vec<String> = pod["spec"]["containers"]
@@ -296,7 +293,7 @@ impl RequestHook for PortForwardHook {
             };
             let (pod, decl) = match pod_of(&req) {
                 Ok(found) => found,
-                Err(response) => return response,
+                Err(error) => return error.into_response(),
             };
             let uid = pod["metadata"]["uid"]
                 .as_str()

@@ -70,6 +70,7 @@ pub async fn serve_portforward(socket: WebSocket, pod_uid: &str, targets: Vec<(u
                 break;
             }
         }
+        let _ = sink.send(crate::exec::normal_close()).await;
         let _ = sink.close().await;
     });
 
