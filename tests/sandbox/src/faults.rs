@@ -24,6 +24,8 @@ pub struct FaultTarget<'a> {
 pub struct FaultDecision {
     pub latency: Option<Duration>,
     pub error: Option<FaultError>,
+    /// Some rule matched and drew: an exec rule needs no `error` to make the exec fail.
+    pub matched: bool,
 }
 
 struct Rule {
@@ -80,6 +82,7 @@ impl Faults {
             if !Self::matches(&rule.decl, t) || !Self::draw(rule) {
                 continue;
             }
+            decision.matched = true;
             if let Some(l) = rule.decl.latency {
                 decision.latency = Some(decision.latency.unwrap_or_default() + l);
             }

@@ -1,18 +1,26 @@
-//! bringup-sandbox: a faithful local emulation of the Kubernetes API server for bringup's
-//! tests and demo. See DESIGN.md, "The sandbox".
+//! bringup-sandbox: a faithful local emulation of the Kubernetes API server, with real OpenBao
+//! behind it, for bringup's tests and demo. See DESIGN.md, "The sandbox".
 
 pub mod api;
 pub mod api_error;
 pub mod audit;
 pub mod cli;
 pub mod cluster_file;
+pub mod controllers;
 pub mod discovery;
+pub mod echo_emulator;
+pub mod emulator;
+pub mod exec;
 pub mod extensions;
 pub mod faults;
 pub mod kubeconfig;
 pub mod managed_fields;
 pub mod openapi;
+pub mod openbao;
 pub mod patch;
+pub mod pod_runtime;
+pub mod pod_status;
+pub mod portforward;
 pub mod registry;
 pub mod request_info;
 pub mod sandbox;
@@ -21,6 +29,9 @@ pub mod server;
 pub mod server_state;
 pub mod store;
 pub mod table;
+#[cfg(test)]
+mod testing;
+pub mod tokens;
 
 pub use api_error::ApiError;
 pub use extensions::{Extensions, HookRequest, RequestHook, TokenAuthenticator};

@@ -11,9 +11,14 @@ use tokio::sync::watch;
 
 use crate::audit::AuditLog;
 use crate::cluster_file::ClusterFile;
+use crate::controllers::StoreController;
+use crate::emulator::EmulatorRegistry;
+use crate::openbao::OpenBao;
+use crate::pod_runtime::PodRuntime;
 use crate::registry::{Registry, ResourceType};
 use crate::server;
 use crate::server_state::ServerState;
+use crate::tokens::TokenAuthority;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -31,6 +36,9 @@ pub struct Sandbox {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// The OpenBao servers behind the pods; they stop when the sandbox does.
+    openbao: Option<Arc<OpenBao>>,
+    controller: tokio::task::JoinHandle<()>,
 }
 
 /// Namespaces every cluster has.
@@ -86,6 +94,19 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `DIR/env`: shell-sourceable addresses of what the sandbox runs (`BAO_ADDR_0=...`).
+fn write_env_file(dir: &Path, openbao: Option<&OpenBao>) -> anyhow::Result<()> {
+    let mut text = format!("KUBECONFIG={}\n", dir.join("kubeconfig").display());
+    if let Some(openbao) = openbao {
+        text.push_str(&format!("BAO_BIN={}\n", openbao.binary().display()));
+        for index in 0..openbao.count() {
+            text.push_str(&format!("BAO_ADDR_{index}={}\n", openbao.api_addr(index)));
+        }
+    }
+    let path = dir.join("env");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 fn random_token() -> String {
     format!(
         "{}{}",
@@ -97,6 +118,14 @@ fn random_token() -> String {
 impl Sandbox {
     /// Starts the server; when this returns, DIR/kubeconfig exists and requests are served.
     pub async fn start(options: SandboxOptions) -> anyhow::Result<Self> {
+        Self::start_with_emulators(options, EmulatorRegistry::with_builtin()).await
+    }
+
+    /// As [`Sandbox::start`], with the exec emulators pods may name (`exec: { emulator: NAME }`).
+    pub async fn start_with_emulators(
+        options: SandboxOptions,
+        emulators: EmulatorRegistry,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating sandbox dir {}", options.dir.display()))?;
         let cluster_file = ClusterFile::load(&options.cluster_file)?;
@@ -124,16 +153,61 @@ impl Sandbox {
             options.dir.clone(),
         ));
         seed(&state)?;
+        let servers = state.cluster_file.openbao.as_ref().map_or(0, |o| o.servers) as usize;
+        let openbao = match servers {
+            0 => None,
+            n => Some(Arc::new(
+                OpenBao::start(&options.dir.join("openbao"), n)
+                    .await
+                    .context("starting the OpenBao servers")?,
+            )),
+        };
+        let runtime = Arc::new(
+            PodRuntime::new(
+                &options.dir,
+                openbao.clone(),
+                emulators,
+                Arc::new(TokenAuthority::new()),
+            )
+            .context("preparing the pods' directories")?,
+        );
+        state.set_extensions(runtime.extensions(&state));
+        write_env_file(&options.dir, openbao.as_deref())?;
         let (listener, addr) = server::bind(options.port.unwrap_or(0))
             .await
             .with_context(|| format!("binding 127.0.0.1:{}", options.port.unwrap_or(0)))?;
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), rx));
+        let controller = {
+            let mut config = kube::Config::new(
+                format!("http://{addr}")
+                    .parse()
+                    .context("the sandbox URL")?,
+            );
+            config.auth_info.token = Some(state.token.clone().into());
+            // Its requests are ESO's, not the client's under test: the audit log tells them apart.
+            config.headers.push((
+                axum::http::header::USER_AGENT,
+                axum::http::HeaderValue::from_static(crate::controllers::USER_AGENT),
+            ));
+            let client =
+                kube::Client::try_from(config).context("a client for the store controller")?;
+            let addrs = openbao
+                .as_ref()
+                .map(|o| (0..o.count()).map(|i| o.api_addr(i)).collect())
+                .unwrap_or_default();
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(StoreController::new(client, addrs).run(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            }))
+        };
         let sandbox = Self {
             state,
             addr,
             shutdown,
             task,
+            openbao,
+            controller,
         };
         crate::kubeconfig::write(
             &sandbox.kubeconfig_path(),
@@ -170,10 +244,20 @@ impl Sandbox {
         &self.state
     }
 
-    /// Stops accepting, closes open connections and waits for the server task.
+    /// The OpenBao servers behind the pods (to restart or wipe one in a test).
+    pub fn openbao(&self) -> Option<&Arc<OpenBao>> {
+        self.openbao.as_ref()
+    }
+
+    /// Stops accepting, closes open connections, waits for the server task and stops the
+    /// OpenBao servers.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        let _ = self.controller.await;
+        if let Some(openbao) = &self.openbao {
+            openbao.stop();
+        }
     }
 }
 

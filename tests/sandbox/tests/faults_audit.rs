@@ -99,8 +99,8 @@ async fn the_audit_log_records_verbs_and_mutations() {
         .send()
         .await
         .expect("exec");
-    // No exec implementation is wired in this crate's tests: the empty slot answers 500.
-    assert_eq!(exec.status(), 500);
+    // A plain POST is no WebSocket upgrade: refused before anything runs, yet audited.
+    assert_eq!(exec.status(), 400);
     let entries = bringup_sandbox::audit::read(sandbox.audit_path());
     let verbs: Vec<&str> = entries
         .iter()
