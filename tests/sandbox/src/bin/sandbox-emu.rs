@@ -32,16 +32,22 @@ fn basename(path: &str) -> &str {
 }
 
 fn uid() -> u32 {
-    std::env::var("BRINGUP_EMULATOR_UID").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+    std::env::var("BRINGUP_EMULATOR_UID")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
 }
 
 fn forward(argv: Vec<String>) -> Result<ExitCode, String> {
-    let url = std::env::var("BRINGUP_EMULATOR_URL").map_err(|_| "BRINGUP_EMULATOR_URL is not set".to_string())?;
-    let instance =
-        std::env::var("BRINGUP_EMULATOR_INSTANCE").map_err(|_| "BRINGUP_EMULATOR_INSTANCE is not set".to_string())?;
+    let url = std::env::var("BRINGUP_EMULATOR_URL")
+        .map_err(|_| "BRINGUP_EMULATOR_URL is not set".to_string())?;
+    let instance = std::env::var("BRINGUP_EMULATOR_INSTANCE")
+        .map_err(|_| "BRINGUP_EMULATOR_INSTANCE is not set".to_string())?;
     let mut stdin = Vec::new();
     if !std::io::stdin().is_terminal() {
-        std::io::stdin().read_to_end(&mut stdin).map_err(|e| format!("reading stdin: {e}"))?;
+        std::io::stdin()
+            .read_to_end(&mut stdin)
+            .map_err(|e| format!("reading stdin: {e}"))?;
     }
     use base64::Engine;
     let request = CliRequest {
@@ -52,17 +58,22 @@ fn forward(argv: Vec<String>) -> Result<ExitCode, String> {
     };
     let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let answer = post(&url, &format!("/cli/{instance}"), &body)?;
-    let response: CliResponse = serde_json::from_slice(&answer).map_err(|e| format!("bad answer: {e}"))?;
+    let response: CliResponse =
+        serde_json::from_slice(&answer).map_err(|e| format!("bad answer: {e}"))?;
     let (stdout, stderr) = response.decode();
     let _ = std::io::stdout().write_all(&stdout);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(&stderr);
-    Ok(ExitCode::from(u8::try_from(response.exit_code).unwrap_or(1)))
+    Ok(ExitCode::from(
+        u8::try_from(response.exit_code).unwrap_or(1),
+    ))
 }
 
 /// A minimal HTTP/1.1 POST; the service is on loopback and answers with a Content-Length.
 fn post(url: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
     let (authority, base) = match rest.find('/') {
         Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
         None => (rest, ""),
@@ -72,13 +83,23 @@ fn post(url: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
         "POST {base}{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("truncated answer")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("truncated answer")?;
     let headers = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
     let body = raw[split + 4..].to_vec();
-    let status = headers.split_whitespace().nth(1).unwrap_or_default().to_string();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     if status != "200" {
         return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
     }
@@ -91,7 +112,8 @@ fn post(url: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
+            .unwrap_or(0);
         if size == 0 || data.len() < line_end + 2 + size {
             break;
         }
@@ -119,7 +141,9 @@ fn su(args: &[String]) -> ExitCode {
                     command = value;
                 }
             }
-            other if other.starts_with("--command=") => command = Some(other["--command=".len()..].to_string()),
+            other if other.starts_with("--command=") => {
+                command = Some(other["--command=".len()..].to_string())
+            }
             other if user.is_none() && !other.starts_with('-') => user = Some(other.to_string()),
             _ => {}
         }
@@ -148,7 +172,12 @@ fn su(args: &[String]) -> ExitCode {
         .env("LOGNAME", &user)
         .status();
     match status {
-        Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+        Ok(status) => ExitCode::from(
+            status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1),
+        ),
         Err(e) => {
             eprintln!("su: can't execute '/bin/sh': {e}");
             ExitCode::from(127)

@@ -25,7 +25,11 @@ fn default_uid() -> u32 {
 
 impl CliRequest {
     pub fn new(argv: &[&str]) -> Self {
-        Self { argv: argv.iter().map(|s| s.to_string()).collect(), uid: default_uid(), ..Self::default() }
+        Self {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            uid: default_uid(),
+            ..Self::default()
+        }
     }
 
     pub fn env(&self, key: &str) -> Option<&str> {
@@ -38,7 +42,10 @@ impl CliRequest {
 
     /// The program name, as `argv[0]`'s file name (the symlink the shell ran).
     pub fn program(&self) -> &str {
-        self.argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("")
+        self.argv
+            .first()
+            .map(|a| a.rsplit('/').next().unwrap_or(a))
+            .unwrap_or("")
     }
 }
 
@@ -52,11 +59,18 @@ pub struct CliOutput {
 
 impl CliOutput {
     pub fn ok(stdout: impl Into<String>) -> Self {
-        Self { stdout: stdout.into(), ..Self::default() }
+        Self {
+            stdout: stdout.into(),
+            ..Self::default()
+        }
     }
 
     pub fn fail(stderr: impl Into<String>, exit_code: i32) -> Self {
-        Self { stderr: stderr.into(), exit_code, ..Self::default() }
+        Self {
+            stderr: stderr.into(),
+            exit_code,
+            ..Self::default()
+        }
     }
 
     pub fn to_wire(&self) -> CliResponse {
@@ -78,6 +92,9 @@ pub struct CliResponse {
 
 impl CliResponse {
     pub fn decode(&self) -> (Vec<u8>, Vec<u8>) {
-        (STANDARD.decode(&self.stdout).unwrap_or_default(), STANDARD.decode(&self.stderr).unwrap_or_default())
+        (
+            STANDARD.decode(&self.stdout).unwrap_or_default(),
+            STANDARD.decode(&self.stderr).unwrap_or_default(),
+        )
     }
 }

@@ -201,8 +201,17 @@ pub(crate) enum TokenError {
 }
 
 /// The scopes Gitea 1.21–1.24 knows (`models/auth/access_token_scope.go`).
-const SCOPE_CATEGORIES: &[&str] =
-    &["activitypub", "admin", "misc", "notification", "organization", "package", "issue", "repository", "user"];
+const SCOPE_CATEGORIES: &[&str] = &[
+    "activitypub",
+    "admin",
+    "misc",
+    "notification",
+    "organization",
+    "package",
+    "issue",
+    "repository",
+    "user",
+];
 
 /// Normalises a scope list the way `AccessTokenScope.Normalize` does: validates every entry,
 /// drops duplicates and reads implied by writes, collapses to `all` when it is present.
@@ -211,9 +220,9 @@ pub(crate) fn normalize_scopes(raw: &[String]) -> Result<Vec<String>, TokenError
     for scope in raw.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let valid = scope == "all"
             || scope == "public-only"
-            || scope
-                .split_once(':')
-                .is_some_and(|(level, cat)| (level == "read" || level == "write") && SCOPE_CATEGORIES.contains(&cat));
+            || scope.split_once(':').is_some_and(|(level, cat)| {
+                (level == "read" || level == "write") && SCOPE_CATEGORIES.contains(&cat)
+            });
         if !valid {
             return Err(TokenError::InvalidScope(scope.to_string()));
         }
@@ -223,17 +232,31 @@ pub(crate) fn normalize_scopes(raw: &[String]) -> Result<Vec<String>, TokenError
     }
     if scopes.iter().any(|s| s == "all") {
         let public_only = scopes.iter().any(|s| s == "public-only");
-        return Ok(if public_only { vec!["all".into(), "public-only".into()] } else { vec!["all".into()] });
+        return Ok(if public_only {
+            vec!["all".into(), "public-only".into()]
+        } else {
+            vec!["all".into()]
+        });
     }
-    let writes: Vec<String> = scopes.iter().filter_map(|s| s.strip_prefix("write:").map(str::to_string)).collect();
-    scopes.retain(|s| !s.strip_prefix("read:").is_some_and(|cat| writes.iter().any(|w| w == cat)));
+    let writes: Vec<String> = scopes
+        .iter()
+        .filter_map(|s| s.strip_prefix("write:").map(str::to_string))
+        .collect();
+    scopes.retain(|s| {
+        !s.strip_prefix("read:")
+            .is_some_and(|cat| writes.iter().any(|w| w == cat))
+    });
     Ok(scopes)
 }
 
 /// Whether a token with `held` scopes satisfies `required` (`write:x` implies `read:x`).
 pub(crate) fn scopes_allow(held: &[String], required: &str) -> bool {
     held.iter().any(|s| {
-        s == "all" || s == required || required.strip_prefix("read:").is_some_and(|cat| *s == format!("write:{cat}"))
+        s == "all"
+            || s == required
+            || required
+                .strip_prefix("read:")
+                .is_some_and(|cat| *s == format!("write:{cat}"))
     })
 }
 
@@ -268,14 +291,23 @@ impl GiteaState {
     }
 
     pub fn user(&self, name: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.name.eq_ignore_ascii_case(name))
+        self.users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
     }
 
     pub fn user_by_id(&self, id: i64) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
     }
 
-    pub fn insert_user(&mut self, name: &str, email: &str, password: &str, admin: bool, must_change: bool) -> i64 {
+    pub fn insert_user(
+        &mut self,
+        name: &str,
+        email: &str,
+        password: &str,
+        admin: bool,
+        must_change: bool,
+    ) -> i64 {
         let id = self.next_user_id;
         self.next_user_id += 1;
         self.users.push(User {
@@ -296,7 +328,12 @@ impl GiteaState {
 
     /// Creates a token after the checks both the CLI and the API make (name unique per user,
     /// scopes valid); callers add their own version-specific scope rules first.
-    pub fn create_token(&mut self, uid: i64, name: &str, scopes: Vec<String>) -> Result<&AccessToken, TokenError> {
+    pub fn create_token(
+        &mut self,
+        uid: i64,
+        name: &str,
+        scopes: Vec<String>,
+    ) -> Result<&AccessToken, TokenError> {
         if self.tokens.iter().any(|t| t.uid == uid && t.name == name) {
             return Err(TokenError::NameUsed);
         }
@@ -332,7 +369,14 @@ impl GiteaState {
         id
     }
 
-    pub fn create_app(&mut self, uid: i64, name: &str, redirect_uris: Vec<String>, confidential: bool, skip: bool) -> &OAuth2App {
+    pub fn create_app(
+        &mut self,
+        uid: i64,
+        name: &str,
+        redirect_uris: Vec<String>,
+        confidential: bool,
+        skip: bool,
+    ) -> &OAuth2App {
         let id = self.next_app_id;
         self.next_app_id += 1;
         self.apps.push(OAuth2App {
@@ -351,7 +395,11 @@ impl GiteaState {
     }
 
     fn snapshot(&self) -> GiteaSnapshot {
-        let owner = |uid: i64| self.user_by_id(uid).map(|u| u.name.clone()).unwrap_or_default();
+        let owner = |uid: i64| {
+            self.user_by_id(uid)
+                .map(|u| u.name.clone())
+                .unwrap_or_default()
+        };
         GiteaSnapshot {
             version: self.config.version.version_string(),
             users: self
@@ -418,11 +466,15 @@ pub struct Gitea {
 
 impl Gitea {
     pub fn new(config: GiteaConfig) -> Self {
-        Self { state: Mutex::new(GiteaState::new(config)) }
+        Self {
+            state: Mutex::new(GiteaState::new(config)),
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, GiteaState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn snapshot(&self) -> GiteaSnapshot {
@@ -436,8 +488,13 @@ impl Gitea {
     /// Whether `token` is a live access token of `username` (tests check a Secret's value).
     pub fn token_is_valid(&self, username: &str, token: &str) -> bool {
         let state = self.lock();
-        let Some(user) = state.user(username) else { return false };
-        state.tokens.iter().any(|t| t.uid == user.id && t.token == token)
+        let Some(user) = state.user(username) else {
+            return false;
+        };
+        state
+            .tokens
+            .iter()
+            .any(|t| t.uid == user.id && t.token == token)
     }
 }
 
@@ -451,10 +508,18 @@ mod tests {
 
     #[test]
     fn scopes_normalise_like_gitea() {
-        assert_eq!(normalize_scopes(&s(&["read:user", "write:user", "read:repository"])).unwrap(), s(&["write:user", "read:repository"]));
-        assert_eq!(normalize_scopes(&s(&["all", "write:user"])).unwrap(), s(&["all"]));
         assert_eq!(
-            normalize_scopes(&s(&["write:users"])).unwrap_err().to_string(),
+            normalize_scopes(&s(&["read:user", "write:user", "read:repository"])).unwrap(),
+            s(&["write:user", "read:repository"])
+        );
+        assert_eq!(
+            normalize_scopes(&s(&["all", "write:user"])).unwrap(),
+            s(&["all"])
+        );
+        assert_eq!(
+            normalize_scopes(&s(&["write:users"]))
+                .unwrap_err()
+                .to_string(),
             "invalid access token scope provided: invalid access token scope: write:users"
         );
         assert!(scopes_allow(&s(&["write:user"]), "read:user"));

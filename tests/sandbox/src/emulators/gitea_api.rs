@@ -14,7 +14,9 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::gitea::{Gitea, GiteaState, OAuth2App, TokenError, User, normalize_scopes, scopes_allow};
+use super::gitea::{
+    Gitea, GiteaState, OAuth2App, TokenError, User, normalize_scopes, scopes_allow,
+};
 use super::random::{gitea_client_secret, sha256_hex};
 
 /// The Router serving one instance's `/api/v1`.
@@ -22,18 +24,39 @@ pub fn router(gitea: Arc<Gitea>) -> Router {
     Router::new()
         .route("/api/v1/version", get(version))
         .route("/api/v1/users/{username}", get(get_user))
-        .route("/api/v1/users/{username}/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/users/{username}/tokens/{token}", axum::routing::delete(delete_token))
-        .route("/api/v1/user/applications/oauth2", get(list_apps).post(create_app))
-        .route("/api/v1/user/applications/oauth2/{id}", get(get_app).patch(update_app).delete(delete_app))
+        .route(
+            "/api/v1/users/{username}/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route(
+            "/api/v1/users/{username}/tokens/{token}",
+            axum::routing::delete(delete_token),
+        )
+        .route(
+            "/api/v1/user/applications/oauth2",
+            get(list_apps).post(create_app),
+        )
+        .route(
+            "/api/v1/user/applications/oauth2/{id}",
+            get(get_app).patch(update_app).delete(delete_app),
+        )
         .with_state(gitea)
 }
+
+/// An early answer of a middleware-like check, boxed because a Response is large.
+type Rejection = Box<Response>;
 
 /// Who the request authenticated as (`services/auth`: basic, then token methods).
 enum Caller {
     Anonymous,
-    Password { uid: i64 },
-    Token { uid: i64, scopes: Vec<String>, via_basic: bool },
+    Password {
+        uid: i64,
+    },
+    Token {
+        uid: i64,
+        scopes: Vec<String>,
+        via_basic: bool,
+    },
 }
 
 impl Caller {
@@ -45,7 +68,14 @@ impl Caller {
     }
 
     fn is_basic(&self) -> bool {
-        matches!(self, Self::Password { .. } | Self::Token { via_basic: true, .. })
+        matches!(
+            self,
+            Self::Password { .. }
+                | Self::Token {
+                    via_basic: true,
+                    ..
+                }
+        )
     }
 
     /// `tokenRequiresScopes`: only token callers are limited by scopes.
@@ -77,12 +107,16 @@ fn not_found(state: &GiteaState, errors: Option<String>) -> Response {
 
 /// Binding errors of a required field (`gitea.com/go-chi/binding`); UNCONFIRMED shape.
 fn required(field: &str) -> Response {
-    let body = json!([{"fieldNames": [field], "classification": "RequiredError", "message": "Required"}]);
+    let body =
+        json!([{"fieldNames": [field], "classification": "RequiredError", "message": "Required"}]);
     (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
 }
 
-fn authenticate(state: &mut GiteaState, headers: &HeaderMap) -> Result<Caller, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+fn authenticate(state: &mut GiteaState, headers: &HeaderMap) -> Result<Caller, Rejection> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(Caller::Anonymous);
     };
     let (scheme, credential) = value.split_once(' ').unwrap_or((value, ""));
@@ -91,14 +125,24 @@ fn authenticate(state: &mut GiteaState, headers: &HeaderMap) -> Result<Caller, R
         let now = Utc::now();
         state.tokens.iter_mut().find(|t| t.token == value).map(|t| {
             t.last_used = Some(now);
-            Caller::Token { uid: t.uid, scopes: t.scopes.clone(), via_basic }
+            Caller::Token {
+                uid: t.uid,
+                scopes: t.scopes.clone(),
+                via_basic,
+            }
         })
     };
     match scheme.to_ascii_lowercase().as_str() {
         // An unknown token leaves the request anonymous; the route then asks for auth.
-        "token" | "bearer" => Ok(token_caller(state, credential, false).unwrap_or(Caller::Anonymous)),
+        "token" | "bearer" => {
+            Ok(token_caller(state, credential, false).unwrap_or(Caller::Anonymous))
+        }
         "basic" => {
-            let decoded = STANDARD.decode(credential).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
+            let decoded = STANDARD
+                .decode(credential)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
             let (username, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
             if !password.is_empty()
                 && let Some(caller) = token_caller(state, password, true)
@@ -114,12 +158,15 @@ fn authenticate(state: &mut GiteaState, headers: &HeaderMap) -> Result<Caller, R
                 Some(user) if user.password == password => Ok(Caller::Password { uid: user.id }),
                 // `UserSignIn` answers a wrong password with ErrUserNotExist carrying the uid.
                 Some(user) => {
-                    let message = format!("user does not exist [uid: {}, name: {}]", user.id, user.name);
-                    Err(error(state, StatusCode::UNAUTHORIZED, &message))
+                    let message = format!(
+                        "user does not exist [uid: {}, name: {}]",
+                        user.id, user.name
+                    );
+                    Err(Box::new(error(state, StatusCode::UNAUTHORIZED, &message)))
                 }
                 None => {
                     let message = format!("user does not exist [uid: 0, name: {username}]");
-                    Err(error(state, StatusCode::UNAUTHORIZED, &message))
+                    Err(Box::new(error(state, StatusCode::UNAUTHORIZED, &message)))
                 }
             }
         }
@@ -165,11 +212,15 @@ fn user_json(state: &GiteaState, user: &User, show_email: bool) -> Value {
     })
 }
 
-async fn get_user(State(gitea): State<Arc<Gitea>>, Path(username): Path<String>, headers: HeaderMap) -> Response {
+async fn get_user(
+    State(gitea): State<Arc<Gitea>>,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let mut state = gitea.lock();
     let caller = match authenticate(&mut state, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if caller.lacks_scope("read:user") {
         return scope_denied(&state, "read:user");
@@ -178,7 +229,10 @@ async fn get_user(State(gitea): State<Arc<Gitea>>, Path(username): Path<String>,
         // UNCONFIRMED: anonymous callers see an empty email (KeepEmailPrivate-like behaviour).
         Some(user) => axum::Json(user_json(&state, user, caller.uid().is_some())).into_response(),
         None => {
-            let detail = format!("user redirect does not exist [name: {}]", username.to_lowercase());
+            let detail = format!(
+                "user redirect does not exist [name: {}]",
+                username.to_lowercase()
+            );
             not_found(&state, Some(detail))
         }
     }
@@ -186,33 +240,60 @@ async fn get_user(State(gitea): State<Arc<Gitea>>, Path(username): Path<String>,
 
 /// The checks of the `/users/{username}/tokens` group, in Gitea's middleware order;
 /// returns the caller and the context user's id.
-fn token_route(state: &mut GiteaState, headers: &HeaderMap, username: &str, write: bool) -> Result<i64, Response> {
+fn token_route(
+    state: &mut GiteaState,
+    headers: &HeaderMap,
+    username: &str,
+    write: bool,
+) -> Result<i64, Rejection> {
     let caller = authenticate(state, headers)?;
     let required = if write { "write:user" } else { "read:user" };
     if caller.lacks_scope(required) {
-        return Err(scope_denied(state, required));
+        return Err(Box::new(scope_denied(state, required)));
     }
     let basic_needed = write || !state.version().token_list_allows_token_auth();
-    let authorised = if basic_needed { caller.is_basic() } else { caller.uid().is_some() };
+    let authorised = if basic_needed {
+        caller.is_basic()
+    } else {
+        caller.uid().is_some()
+    };
     if !authorised {
-        return Err(error(state, StatusCode::UNAUTHORIZED, "auth required"));
+        return Err(Box::new(error(
+            state,
+            StatusCode::UNAUTHORIZED,
+            "auth required",
+        )));
     }
     let Some(target) = state.user(username).map(|u| u.id) else {
-        let detail = format!("user redirect does not exist [name: {}]", username.to_lowercase());
-        return Err(not_found(state, Some(detail)));
+        let detail = format!(
+            "user redirect does not exist [name: {}]",
+            username.to_lowercase()
+        );
+        return Err(Box::new(not_found(state, Some(detail))));
     };
-    let doer_admin = caller.uid().and_then(|uid| state.user_by_id(uid)).is_some_and(|u| u.is_admin);
+    let doer_admin = caller
+        .uid()
+        .and_then(|uid| state.user_by_id(uid))
+        .is_some_and(|u| u.is_admin);
     if !doer_admin && caller.uid() != Some(target) {
-        return Err(error(state, StatusCode::FORBIDDEN, "doer should be the site admin or be same as the contextUser"));
+        return Err(Box::new(error(
+            state,
+            StatusCode::FORBIDDEN,
+            "doer should be the site admin or be same as the contextUser",
+        )));
     }
     Ok(target)
 }
 
-async fn list_tokens(State(gitea): State<Arc<Gitea>>, Path(username): Path<String>, headers: HeaderMap) -> Response {
+async fn list_tokens(
+    State(gitea): State<Arc<Gitea>>,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let mut state = gitea.lock();
     let uid = match token_route(&mut state, &headers, &username, false) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let version = state.version();
     let tokens: Vec<Value> = state
@@ -231,7 +312,11 @@ async fn list_tokens(State(gitea): State<Arc<Gitea>>, Path(username): Path<Strin
             }
             if version.api_1_24_shapes() {
                 value["created_at"] = json!(json_time(t.created));
-                value["last_used_at"] = json!(t.last_used.map(json_time).unwrap_or_else(|| json_time(t.created)));
+                value["last_used_at"] = json!(
+                    t.last_used
+                        .map(json_time)
+                        .unwrap_or_else(|| json_time(t.created))
+                );
             }
             value
         })
@@ -248,7 +333,7 @@ async fn create_token(
     let mut state = gitea.lock();
     let uid = match token_route(&mut state, &headers, &username, true) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let name = body["name"].as_str().unwrap_or_default().to_string();
@@ -256,11 +341,19 @@ async fn create_token(
         return required("Name");
     }
     if state.tokens.iter().any(|t| t.uid == uid && t.name == name) {
-        return error(&state, StatusCode::BAD_REQUEST, &TokenError::NameUsed.to_string());
+        return error(
+            &state,
+            StatusCode::BAD_REQUEST,
+            &TokenError::NameUsed.to_string(),
+        );
     }
     let raw: Vec<String> = body["scopes"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let version = state.version();
     let scopes = match normalize_scopes(&raw) {
@@ -268,7 +361,11 @@ async fn create_token(
         Err(e) => return error(&state, StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if scopes.is_empty() && version.api_token_scopes() {
-        return error(&state, StatusCode::BAD_REQUEST, "access token must have a scope");
+        return error(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "access token must have a scope",
+        );
     }
     let token = match state.create_token(uid, &name, scopes) {
         Ok(token) => token.clone(),
@@ -294,12 +391,17 @@ async fn delete_token(
     let mut state = gitea.lock();
     let uid = match token_route(&mut state, &headers, &username, true) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     // A value that parses as a number is an id, anything else a name (`DeleteAccessToken`).
     let mut id = token.parse::<i64>().unwrap_or(0);
     if id == 0 {
-        let matches: Vec<i64> = state.tokens.iter().filter(|t| t.uid == uid && t.name == token).map(|t| t.id).collect();
+        let matches: Vec<i64> = state
+            .tokens
+            .iter()
+            .filter(|t| t.uid == uid && t.name == token)
+            .map(|t| t.id)
+            .collect();
         match matches.as_slice() {
             [] => return not_found(&state, None),
             [only] => id = *only,
@@ -318,13 +420,15 @@ async fn delete_token(
 }
 
 /// The `/user/applications/oauth2` group: `reqToken` plus the `user` scope category.
-fn app_route(state: &mut GiteaState, headers: &HeaderMap, write: bool) -> Result<i64, Response> {
+fn app_route(state: &mut GiteaState, headers: &HeaderMap, write: bool) -> Result<i64, Rejection> {
     let caller = authenticate(state, headers)?;
     let required = if write { "write:user" } else { "read:user" };
     if caller.lacks_scope(required) {
-        return Err(scope_denied(state, required));
+        return Err(Box::new(scope_denied(state, required)));
     }
-    caller.uid().ok_or_else(|| error(state, StatusCode::UNAUTHORIZED, "token is required"))
+    caller
+        .uid()
+        .ok_or_else(|| Box::new(error(state, StatusCode::UNAUTHORIZED, "token is required")))
 }
 
 fn app_json(state: &GiteaState, app: &OAuth2App, show_secret: bool) -> Value {
@@ -344,21 +448,27 @@ fn app_json(state: &GiteaState, app: &OAuth2App, show_secret: bool) -> Value {
 }
 
 /// Body of POST and PATCH; both require `name` and `redirect_uris`.
-fn app_body(body: &Bytes) -> Result<(String, Vec<String>, bool, bool), Response> {
+fn app_body(body: &Bytes) -> Result<(String, Vec<String>, bool, bool), Rejection> {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if name.is_empty() {
-        return Err(required("Name"));
+        return Err(Box::new(required("Name")));
     }
     let uris: Vec<String> = body["redirect_uris"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if uris.is_empty() {
-        return Err(required("RedirectURIs"));
+        return Err(Box::new(required("RedirectURIs")));
     }
     let confidential = body["confidential_client"].as_bool().unwrap_or(false);
-    let skip = body["skip_secondary_authorization"].as_bool().unwrap_or(false);
+    let skip = body["skip_secondary_authorization"]
+        .as_bool()
+        .unwrap_or(false);
     Ok((name, uris, confidential, skip))
 }
 
@@ -366,9 +476,14 @@ async fn list_apps(State(gitea): State<Arc<Gitea>>, headers: HeaderMap) -> Respo
     let mut state = gitea.lock();
     let uid = match app_route(&mut state, &headers, false) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
-    let apps: Vec<Value> = state.apps.iter().filter(|a| a.uid == uid).map(|a| app_json(&state, a, false)).collect();
+    let apps: Vec<Value> = state
+        .apps
+        .iter()
+        .filter(|a| a.uid == uid)
+        .map(|a| app_json(&state, a, false))
+        .collect();
     axum::Json(Value::Array(apps)).into_response()
 }
 
@@ -376,15 +491,21 @@ async fn create_app(State(gitea): State<Arc<Gitea>>, headers: HeaderMap, body: B
     let mut state = gitea.lock();
     let uid = match app_route(&mut state, &headers, true) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (name, uris, confidential, skip) = match app_body(&body) {
         Ok(parts) => parts,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let skip = skip && state.version().skip_secondary_authorization();
-    let app = state.create_app(uid, &name, uris, confidential, skip).clone();
-    (StatusCode::CREATED, axum::Json(app_json(&state, &app, true))).into_response()
+    let app = state
+        .create_app(uid, &name, uris, confidential, skip)
+        .clone();
+    (
+        StatusCode::CREATED,
+        axum::Json(app_json(&state, &app, true)),
+    )
+        .into_response()
 }
 
 fn find_app(state: &GiteaState, uid: i64, id: &str) -> Option<usize> {
@@ -392,11 +513,15 @@ fn find_app(state: &GiteaState, uid: i64, id: &str) -> Option<usize> {
     state.apps.iter().position(|a| a.id == id && a.uid == uid)
 }
 
-async fn get_app(State(gitea): State<Arc<Gitea>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn get_app(
+    State(gitea): State<Arc<Gitea>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let mut state = gitea.lock();
     let uid = match app_route(&mut state, &headers, false) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match find_app(&state, uid, &id) {
         Some(index) => axum::Json(app_json(&state, &state.apps[index], false)).into_response(),
@@ -404,15 +529,20 @@ async fn get_app(State(gitea): State<Arc<Gitea>>, Path(id): Path<String>, header
     }
 }
 
-async fn update_app(State(gitea): State<Arc<Gitea>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn update_app(
+    State(gitea): State<Arc<Gitea>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut state = gitea.lock();
     let uid = match app_route(&mut state, &headers, true) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let (name, uris, confidential, skip) = match app_body(&body) {
         Ok(parts) => parts,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(index) = find_app(&state, uid, &id) else {
         return not_found(&state, None);
@@ -430,11 +560,15 @@ async fn update_app(State(gitea): State<Arc<Gitea>>, Path(id): Path<String>, hea
     axum::Json(app_json(&state, &app, true)).into_response()
 }
 
-async fn delete_app(State(gitea): State<Arc<Gitea>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn delete_app(
+    State(gitea): State<Arc<Gitea>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let mut state = gitea.lock();
     let uid = match app_route(&mut state, &headers, true) {
         Ok(uid) => uid,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(index) = find_app(&state, uid, &id) else {
         return not_found(&state, None);

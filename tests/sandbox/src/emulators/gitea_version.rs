@@ -26,7 +26,11 @@ impl GiteaVersion {
 
     /// Product name as it appears in fatal log lines.
     pub fn product(self) -> &'static str {
-        if self.is_forgejo() { "Forgejo" } else { "Gitea" }
+        if self.is_forgejo() {
+            "Forgejo"
+        } else {
+            "Gitea"
+        }
     }
 
     /// What `GET /api/v1/version` answers.

@@ -22,11 +22,23 @@ pub struct FlagSpec {
 
 impl FlagSpec {
     pub const fn new(name: &'static str, kind: FlagKind) -> Self {
-        Self { name, aliases: &[], kind }
+        Self {
+            name,
+            aliases: &[],
+            kind,
+        }
     }
 
-    pub const fn aliased(name: &'static str, aliases: &'static [&'static str], kind: FlagKind) -> Self {
-        Self { name, aliases, kind }
+    pub const fn aliased(
+        name: &'static str,
+        aliases: &'static [&'static str],
+        kind: FlagKind,
+    ) -> Self {
+        Self {
+            name,
+            aliases,
+            kind,
+        }
     }
 }
 
@@ -70,14 +82,22 @@ impl ParsedFlags {
                 Some((name, value)) => (name, Some(value.to_string())),
                 None => (body, None),
             };
-            let Some(spec) = specs.iter().find(|s| s.name == name || s.aliases.contains(&name)) else {
+            let Some(spec) = specs
+                .iter()
+                .find(|s| s.name == name || s.aliases.contains(&name))
+            else {
                 return Err(FlagError::NotDefined(name.to_string()));
             };
             let value = match (spec.kind, inline) {
                 (FlagKind::Bool, Some(value)) => match value.as_str() {
                     "1" | "t" | "T" | "true" | "TRUE" | "True" => "true".to_string(),
                     "0" | "f" | "F" | "false" | "FALSE" | "False" => "false".to_string(),
-                    _ => return Err(FlagError::InvalidValue { flag: name.to_string(), value }),
+                    _ => {
+                        return Err(FlagError::InvalidValue {
+                            flag: name.to_string(),
+                            value,
+                        });
+                    }
                 },
                 (FlagKind::Bool, None) => "true".to_string(),
                 (_, Some(value)) => value,
@@ -90,7 +110,10 @@ impl ParsedFlags {
                 },
             };
             if spec.kind == FlagKind::Int && value.parse::<i64>().is_err() {
-                return Err(FlagError::InvalidValue { flag: name.to_string(), value });
+                return Err(FlagError::InvalidValue {
+                    flag: name.to_string(),
+                    value,
+                });
             }
             parsed.values.entry(spec.name).or_default().push(value);
         }
@@ -103,11 +126,19 @@ impl ParsedFlags {
 
     /// The last value given, or `""` like urfave's `c.String` for an unset flag.
     pub fn string(&self, name: &str) -> String {
-        self.values.get(name).and_then(|v| v.last()).cloned().unwrap_or_default()
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn string_or(&self, name: &str, default: &str) -> String {
-        if self.is_set(name) { self.string(name) } else { default.to_string() }
+        if self.is_set(name) {
+            self.string(name)
+        } else {
+            default.to_string()
+        }
     }
 
     pub fn bool(&self, name: &str) -> bool {
@@ -150,7 +181,19 @@ mod tests {
     fn parses_like_go() {
         let p = ParsedFlags::parse(
             SPECS,
-            &argv(&["--name", "Dex", "-admin", "--id=3", "--scopes", "a,b", "--scopes=c", "-u", "x", "rest", "--name"]),
+            &argv(&[
+                "--name",
+                "Dex",
+                "-admin",
+                "--id=3",
+                "--scopes",
+                "a,b",
+                "--scopes=c",
+                "-u",
+                "x",
+                "rest",
+                "--name",
+            ]),
         )
         .unwrap();
         assert_eq!(p.string("name"), "Dex");
@@ -168,6 +211,9 @@ mod tests {
         let err = ParsedFlags::parse(SPECS, &argv(&["--name"])).unwrap_err();
         assert_eq!(err.to_string(), "flag needs an argument: -name");
         let err = ParsedFlags::parse(SPECS, &argv(&["--id", "x"])).unwrap_err();
-        assert_eq!(err.to_string(), "invalid value \"x\" for flag -id: parse error");
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"x\" for flag -id: parse error"
+        );
     }
 }

@@ -53,7 +53,9 @@ impl Instance {
     pub fn run_cli(&self, request: &CliRequest) -> CliOutput {
         let program = request.program();
         match self {
-            Self::Gitea(gitea) if gitea.version().accepts_program(program) => gitea_cli::run(gitea, request),
+            Self::Gitea(gitea) if gitea.version().accepts_program(program) => {
+                gitea_cli::run(gitea, request)
+            }
             Self::Kanidm(kanidm) if program == "kanidm" => kanidm_cli::run(kanidm, request),
             Self::Kanidm(kanidm) if program == "kanidmd" => kanidmd_cli::run(kanidm, request),
             _ => CliOutput::fail(format!("sh: {program}: not found\n"), 127),

@@ -154,7 +154,13 @@ pub struct KanidmSnapshot {
 }
 
 /// Groups every fresh Kanidm has; their names are taken like any other.
-const BUILTIN_GROUPS: &[&str] = &["idm_admins", "idm_all_accounts", "idm_all_persons", "idm_oauth2_admins", "system_admins"];
+const BUILTIN_GROUPS: &[&str] = &[
+    "idm_admins",
+    "idm_all_accounts",
+    "idm_all_persons",
+    "idm_oauth2_admins",
+    "system_admins",
+];
 
 /// Only these characters are allowed in an OAuth2 scope (`OAUTHSCOPE_RE`).
 fn valid_scope(scope: &str) -> bool {
@@ -177,7 +183,11 @@ impl KanidmState {
     fn new(config: KanidmConfig) -> Self {
         let accounts = ["admin", "idm_admin"]
             .iter()
-            .map(|name| Account { name: name.to_string(), password: alphanumeric(48), credential_generation: 0 })
+            .map(|name| Account {
+                name: name.to_string(),
+                password: alphanumeric(48),
+                credential_generation: 0,
+            })
             .collect();
         let groups = BUILTIN_GROUPS
             .iter()
@@ -215,7 +225,8 @@ impl KanidmState {
 
     /// Strips `@domain` so `idm_admin` and `idm_admin@idm.example.com` name the same entry.
     pub fn short_name<'a>(&self, name: &'a str) -> &'a str {
-        name.strip_suffix(&format!("@{}", self.config.domain)).unwrap_or(name)
+        name.strip_suffix(&format!("@{}", self.config.domain))
+            .unwrap_or(name)
     }
 
     fn name_taken(&self, name: &str) -> bool {
@@ -231,7 +242,11 @@ impl KanidmState {
         let password = alphanumeric(48);
         account.password = password.clone();
         account.credential_generation += 1;
-        *self.counters.recover_account.entry(name.to_string()).or_default() += 1;
+        *self
+            .counters
+            .recover_account
+            .entry(name.to_string())
+            .or_default() += 1;
         Some(password)
     }
 
@@ -242,12 +257,22 @@ impl KanidmState {
             return Err(KanidmError::NoMatchingEntries);
         }
         let id = uuid::Uuid::new_v4().to_string();
-        self.auth_sessions.insert(id.clone(), AuthSession { account: name, privileged, begun: false });
+        self.auth_sessions.insert(
+            id.clone(),
+            AuthSession {
+                account: name,
+                privileged,
+                begun: false,
+            },
+        );
         Ok(id)
     }
 
     pub fn auth_begin(&mut self, session_id: &str, mech: &str) -> Result<(), KanidmError> {
-        let session = self.auth_sessions.get_mut(session_id).ok_or(KanidmError::InvalidSessionState)?;
+        let session = self
+            .auth_sessions
+            .get_mut(session_id)
+            .ok_or(KanidmError::InvalidSessionState)?;
         if mech != "password" {
             return Err(KanidmError::InvalidSessionState);
         }
@@ -255,12 +280,24 @@ impl KanidmState {
         Ok(())
     }
 
-    pub fn auth_password(&mut self, session_id: &str, password: &str) -> Result<AuthOutcome, KanidmError> {
-        let session = self.auth_sessions.remove(session_id).ok_or(KanidmError::InvalidSessionState)?;
+    pub fn auth_password(
+        &mut self,
+        session_id: &str,
+        password: &str,
+    ) -> Result<AuthOutcome, KanidmError> {
+        let session = self
+            .auth_sessions
+            .remove(session_id)
+            .ok_or(KanidmError::InvalidSessionState)?;
         if !session.begun {
             return Err(KanidmError::InvalidSessionState);
         }
-        let account = self.accounts.iter().find(|a| a.name == session.account).cloned().ok_or(KanidmError::NoMatchingEntries)?;
+        let account = self
+            .accounts
+            .iter()
+            .find(|a| a.name == session.account)
+            .cloned()
+            .ok_or(KanidmError::NoMatchingEntries)?;
         if account.password != password {
             self.counters.failed_logins += 1;
             return Ok(AuthOutcome::Denied("incorrect password".into()));
@@ -279,7 +316,9 @@ impl KanidmState {
                 account: account.name.clone(),
                 credential_generation: account.credential_generation,
                 expires,
-                privileged_until: session.privileged.then(|| now + Duration::minutes(PRIVILEGE_EXPIRY_MINUTES)),
+                privileged_until: session
+                    .privileged
+                    .then(|| now + Duration::minutes(PRIVILEGE_EXPIRY_MINUTES)),
             },
         );
         self.counters.logins += 1;
@@ -288,8 +327,15 @@ impl KanidmState {
 
     /// The session behind a bearer token, as the server checks it.
     pub fn session(&self, token: &str, write: bool) -> Result<&Session, KanidmError> {
-        let session = self.sessions.get(token).ok_or(KanidmError::NotAuthenticated)?;
-        let current = self.accounts.iter().find(|a| a.name == session.account).map(|a| a.credential_generation);
+        let session = self
+            .sessions
+            .get(token)
+            .ok_or(KanidmError::NotAuthenticated)?;
+        let current = self
+            .accounts
+            .iter()
+            .find(|a| a.name == session.account)
+            .map(|a| a.credential_generation);
         if current != Some(session.credential_generation) {
             return Err(KanidmError::NotAuthenticated);
         }
@@ -297,14 +343,21 @@ impl KanidmState {
             return Err(KanidmError::SessionExpired);
         }
         // UNCONFIRMED: a write on a read-only (or no longer privileged) session is AccessDenied.
-        if write && !session.privileged_until.is_some_and(|until| until > self.now()) {
+        if write
+            && session
+                .privileged_until
+                .is_none_or(|until| until <= self.now())
+        {
             return Err(KanidmError::AccessDenied);
         }
         Ok(session)
     }
 
     fn client_index(&self, name: &str) -> Result<usize, KanidmError> {
-        self.clients.iter().position(|c| c.name == name).ok_or(KanidmError::NoMatchingEntries)
+        self.clients
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or(KanidmError::NoMatchingEntries)
     }
 
     pub fn client(&self, name: &str) -> Option<&OAuth2Client> {
@@ -313,10 +366,19 @@ impl KanidmState {
 
     pub fn oauth2_entry(&self, client: &OAuth2Client) -> Attrs {
         let mut attrs = Attrs::new();
-        let mut put = |key: &str, value: String| attrs.entry(key.to_string()).or_default().push(value);
+        let mut put =
+            |key: &str, value: String| attrs.entry(key.to_string()).or_default().push(value);
         put("class", "object".into());
         put("class", "oauth2_resource_server".into());
-        put("class", if client.public { "oauth2_resource_server_public" } else { "oauth2_resource_server_basic" }.into());
+        put(
+            "class",
+            if client.public {
+                "oauth2_resource_server_public"
+            } else {
+                "oauth2_resource_server_basic"
+            }
+            .into(),
+        );
         put("displayname", client.displayname.clone());
         put("name", client.name.clone());
         if client.pkce_disabled {
@@ -331,7 +393,10 @@ impl KanidmState {
         put("oauth2_rs_origin_landing", client.landing.clone());
         for (group, scopes) in &client.scope_maps {
             let scopes: Vec<String> = scopes.iter().map(|s| format!("{s:?}")).collect();
-            put("oauth2_rs_scope_map", format!("{}: {{{}}}", self.spn(group), scopes.join(", ")));
+            put(
+                "oauth2_rs_scope_map",
+                format!("{}: {{{}}}", self.spn(group), scopes.join(", ")),
+            );
         }
         put("oauth2_rs_token_key", "hidden".into());
         if client.prefer_short_username {
@@ -351,7 +416,10 @@ impl KanidmState {
         attrs.insert("spn".into(), vec![self.spn(&group.name)]);
         attrs.insert("uuid".into(), vec![group.uuid.clone()]);
         if !group.members.is_empty() {
-            attrs.insert("member".into(), group.members.iter().map(|m| self.spn(m)).collect());
+            attrs.insert(
+                "member".into(),
+                group.members.iter().map(|m| self.spn(m)).collect(),
+            );
         }
         if let Some(manager) = &group.managed_by {
             attrs.insert("entry_managed_by".into(), vec![self.spn(manager)]);
@@ -363,8 +431,11 @@ impl KanidmState {
     pub fn oauth2_create(&mut self, attrs: &Attrs, public: bool) -> Result<(), KanidmError> {
         let single = |key: &str| attrs.get(key).and_then(|v| v.first()).cloned();
         let name = single("name").ok_or_else(|| KanidmError::InvalidAttribute("name".into()))?;
-        let displayname = single("displayname").ok_or_else(|| KanidmError::InvalidAttribute("displayname".into()))?;
-        let landing = single("oauth2_rs_origin_landing").or_else(|| single("oauth2_rs_origin")).unwrap_or_default();
+        let displayname = single("displayname")
+            .ok_or_else(|| KanidmError::InvalidAttribute("displayname".into()))?;
+        let landing = single("oauth2_rs_origin_landing")
+            .or_else(|| single("oauth2_rs_origin"))
+            .unwrap_or_default();
         if self.name_taken(&name) {
             return Err(KanidmError::DuplicateValue);
         }
@@ -401,9 +472,16 @@ impl KanidmState {
         let flag = |values: &Vec<String>| values.first().is_some_and(|v| v == "true");
         for (key, values) in attrs {
             match key.as_str() {
-                "name" => client.name = values.first().cloned().ok_or_else(|| KanidmError::InvalidAttribute("name".into()))?,
+                "name" => {
+                    client.name = values
+                        .first()
+                        .cloned()
+                        .ok_or_else(|| KanidmError::InvalidAttribute("name".into()))?
+                }
                 "displayname" => client.displayname = values.first().cloned().unwrap_or_default(),
-                "oauth2_rs_origin_landing" => client.landing = values.first().cloned().unwrap_or_default(),
+                "oauth2_rs_origin_landing" => {
+                    client.landing = values.first().cloned().unwrap_or_default()
+                }
                 "oauth2_rs_origin" => client.redirect_urls = values.clone(),
                 "oauth2_allow_insecure_client_disable_pkce" => client.pkce_disabled = flag(values),
                 "oauth2_strict_redirect_uri" => client.strict_redirect = flag(values),
@@ -434,16 +512,25 @@ impl KanidmState {
         Ok(self.clients[self.client_index(name)?].basic_secret.clone())
     }
 
-    pub fn oauth2_set_scope_map(&mut self, name: &str, group: &str, scopes: &[String]) -> Result<(), KanidmError> {
+    pub fn oauth2_set_scope_map(
+        &mut self,
+        name: &str,
+        group: &str,
+        scopes: &[String],
+    ) -> Result<(), KanidmError> {
         let index = self.client_index(name)?;
         let group = self.short_name(group).to_string();
         if !self.groups.iter().any(|g| g.name == group) {
             return Err(KanidmError::NoMatchingEntries);
         }
         if let Some(bad) = scopes.iter().find(|s| !valid_scope(s)) {
-            return Err(KanidmError::InvalidAttribute(format!("invalid scope {bad}")));
+            return Err(KanidmError::InvalidAttribute(format!(
+                "invalid scope {bad}"
+            )));
         }
-        self.clients[index].scope_maps.insert(group, scopes.iter().cloned().collect());
+        self.clients[index]
+            .scope_maps
+            .insert(group, scopes.iter().cloned().collect());
         self.counters.oauth2_modified += 1;
         Ok(())
     }
@@ -457,7 +544,13 @@ impl KanidmState {
     }
 
     /// `POST|DELETE /v1/oauth2/{name}/_attr/{attr}` (only the redirect URLs are multi-valued here).
-    pub fn oauth2_attr(&mut self, name: &str, attr: &str, values: &[String], add: bool) -> Result<(), KanidmError> {
+    pub fn oauth2_attr(
+        &mut self,
+        name: &str,
+        attr: &str,
+        values: &[String],
+        add: bool,
+    ) -> Result<(), KanidmError> {
         let index = self.client_index(name)?;
         if attr != "oauth2_rs_origin" {
             return Err(KanidmError::InvalidAttribute(attr.to_string()));
@@ -476,36 +569,61 @@ impl KanidmState {
 
     pub fn group(&self, name: &str) -> Option<&Group> {
         let name = self.short_name(name);
-        self.groups.iter().find(|g| g.name == name || g.uuid == name)
+        self.groups
+            .iter()
+            .find(|g| g.name == name || g.uuid == name)
     }
 
     pub fn group_create(&mut self, attrs: &Attrs) -> Result<(), KanidmError> {
-        let name = attrs.get("name").and_then(|v| v.first()).cloned().ok_or_else(|| KanidmError::InvalidAttribute("name".into()))?;
+        let name = attrs
+            .get("name")
+            .and_then(|v| v.first())
+            .cloned()
+            .ok_or_else(|| KanidmError::InvalidAttribute("name".into()))?;
         if self.name_taken(&name) {
             return Err(KanidmError::DuplicateValue);
         }
-        let managed_by = attrs.get("entry_managed_by").and_then(|v| v.first()).map(|m| self.short_name(m).to_string());
-        self.groups.push(Group { name, uuid: uuid::Uuid::new_v4().to_string(), members: Vec::new(), managed_by });
+        let managed_by = attrs
+            .get("entry_managed_by")
+            .and_then(|v| v.first())
+            .map(|m| self.short_name(m).to_string());
+        self.groups.push(Group {
+            name,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            members: Vec::new(),
+            managed_by,
+        });
         self.counters.groups_created += 1;
         Ok(())
     }
 
     pub fn group_delete(&mut self, name: &str) -> Result<(), KanidmError> {
         let name = self.short_name(name).to_string();
-        let index = self.groups.iter().position(|g| g.name == name).ok_or(KanidmError::NoMatchingEntries)?;
+        let index = self
+            .groups
+            .iter()
+            .position(|g| g.name == name)
+            .ok_or(KanidmError::NoMatchingEntries)?;
         self.groups.remove(index);
         Ok(())
     }
 
     pub fn group_add_members(&mut self, name: &str, members: &[String]) -> Result<(), KanidmError> {
         let name = self.short_name(name).to_string();
-        let members: Vec<String> = members.iter().map(|m| self.short_name(m).to_string()).collect();
+        let members: Vec<String> = members
+            .iter()
+            .map(|m| self.short_name(m).to_string())
+            .collect();
         for member in &members {
             if !self.name_taken(member) {
                 return Err(KanidmError::NoMatchingEntries);
             }
         }
-        let group = self.groups.iter_mut().find(|g| g.name == name).ok_or(KanidmError::NoMatchingEntries)?;
+        let group = self
+            .groups
+            .iter_mut()
+            .find(|g| g.name == name)
+            .ok_or(KanidmError::NoMatchingEntries)?;
         for member in members {
             if !group.members.contains(&member) {
                 group.members.push(member);
@@ -521,9 +639,19 @@ impl KanidmState {
             accounts: self
                 .accounts
                 .iter()
-                .map(|a| KanidmAccountView { name: a.name.clone(), password_sha256: sha256_hex(&a.password) })
+                .map(|a| KanidmAccountView {
+                    name: a.name.clone(),
+                    password_sha256: sha256_hex(&a.password),
+                })
                 .collect(),
-            groups: self.groups.iter().map(|g| KanidmGroupView { name: g.name.clone(), members: g.members.clone() }).collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| KanidmGroupView {
+                    name: g.name.clone(),
+                    members: g.members.clone(),
+                })
+                .collect(),
             oauth2_clients: self
                 .clients
                 .iter()
@@ -533,7 +661,11 @@ impl KanidmState {
                     public: c.public,
                     landing: c.landing.clone(),
                     redirect_urls: c.redirect_urls.clone(),
-                    scope_maps: c.scope_maps.iter().map(|(g, s)| (g.clone(), s.iter().cloned().collect())).collect(),
+                    scope_maps: c
+                        .scope_maps
+                        .iter()
+                        .map(|(g, s)| (g.clone(), s.iter().cloned().collect()))
+                        .collect(),
                     basic_secret_sha256: c.basic_secret.as_deref().map(sha256_hex),
                     pkce_disabled: c.pkce_disabled,
                     strict_redirect: c.strict_redirect,
@@ -551,11 +683,15 @@ pub struct Kanidm {
 
 impl Kanidm {
     pub fn new(config: KanidmConfig) -> Self {
-        Self { state: Mutex::new(KanidmState::new(config)) }
+        Self {
+            state: Mutex::new(KanidmState::new(config)),
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, KanidmState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn snapshot(&self) -> KanidmSnapshot {
@@ -573,12 +709,18 @@ impl Kanidm {
 
     /// Whether `secret` is the current basic secret of client `name` (tests check a Secret).
     pub fn basic_secret_is(&self, name: &str, secret: &str) -> bool {
-        self.lock().client(name).and_then(|c| c.basic_secret.as_deref()) == Some(secret)
+        self.lock()
+            .client(name)
+            .and_then(|c| c.basic_secret.as_deref())
+            == Some(secret)
     }
 
     /// Whether `password` currently logs `account` in.
     pub fn password_is(&self, account: &str, password: &str) -> bool {
-        self.lock().accounts.iter().any(|a| a.name == account && a.password == password)
+        self.lock()
+            .accounts
+            .iter()
+            .any(|a| a.name == account && a.password == password)
     }
 }
 
@@ -597,12 +739,20 @@ mod tests {
         let kanidm = Kanidm::new(KanidmConfig::new(KanidmVersion::V1_7));
         let mut state = kanidm.lock();
         let first = state.recover_account("idm_admin").unwrap();
-        let AuthOutcome::Success(token) = login(&mut state, "idm_admin", &first) else { panic!("login failed") };
+        let AuthOutcome::Success(token) = login(&mut state, "idm_admin", &first) else {
+            panic!("login failed")
+        };
         assert!(state.session(&token, true).is_ok());
         let second = state.recover_account("idm_admin").unwrap();
         assert_ne!(first, second);
-        assert_eq!(login(&mut state, "idm_admin", &first), AuthOutcome::Denied("incorrect password".into()));
-        assert_eq!(state.session(&token, false).unwrap_err(), KanidmError::NotAuthenticated);
+        assert_eq!(
+            login(&mut state, "idm_admin", &first),
+            AuthOutcome::Denied("incorrect password".into())
+        );
+        assert_eq!(
+            state.session(&token, false).unwrap_err(),
+            KanidmError::NotAuthenticated
+        );
         assert_eq!(state.counters.recover_account["idm_admin"], 2);
         assert!(state.recover_account("nobody").is_none());
     }
@@ -611,26 +761,44 @@ mod tests {
     fn privilege_expires_before_the_session() {
         let kanidm = Kanidm::new(KanidmConfig::new(KanidmVersion::V1_3));
         let password = kanidm.lock().recover_account("idm_admin").unwrap();
-        let AuthOutcome::Success(token) = login(&mut kanidm.lock(), "idm_admin", &password) else { panic!() };
+        let AuthOutcome::Success(token) = login(&mut kanidm.lock(), "idm_admin", &password) else {
+            panic!()
+        };
         kanidm.advance_clock(Duration::minutes(PRIVILEGE_EXPIRY_MINUTES + 1));
         let state = kanidm.lock();
         assert!(state.session(&token, false).is_ok());
-        assert_eq!(state.session(&token, true).unwrap_err(), KanidmError::AccessDenied);
+        assert_eq!(
+            state.session(&token, true).unwrap_err(),
+            KanidmError::AccessDenied
+        );
     }
 
     #[test]
     fn names_are_unique_across_groups_and_clients() {
         let kanidm = Kanidm::new(KanidmConfig::new(KanidmVersion::V1_7));
         let mut state = kanidm.lock();
-        let attrs: Attrs = [("name".to_string(), vec!["dex".to_string()]), ("displayname".into(), vec!["Dex".into()])].into();
+        let attrs: Attrs = [
+            ("name".to_string(), vec!["dex".to_string()]),
+            ("displayname".into(), vec!["Dex".into()]),
+        ]
+        .into();
         state.oauth2_create(&attrs, false).unwrap();
-        assert_eq!(state.oauth2_create(&attrs, false).unwrap_err(), KanidmError::DuplicateValue);
-        assert_eq!(state.group_create(&attrs).unwrap_err(), KanidmError::DuplicateValue);
+        assert_eq!(
+            state.oauth2_create(&attrs, false).unwrap_err(),
+            KanidmError::DuplicateValue
+        );
+        assert_eq!(
+            state.group_create(&attrs).unwrap_err(),
+            KanidmError::DuplicateValue
+        );
         assert_eq!(KanidmError::DuplicateValue.status(), 500);
         let secret = state.oauth2_basic_secret("dex").unwrap().unwrap();
         let reset: Attrs = [("oauth2_rs_basic_secret".to_string(), vec![])].into();
         state.oauth2_patch("dex", &reset).unwrap();
         assert_ne!(state.oauth2_basic_secret("dex").unwrap().unwrap(), secret);
-        assert_eq!(state.oauth2_patch("nope", &reset).unwrap_err(), KanidmError::NoMatchingEntries);
+        assert_eq!(
+            state.oauth2_patch("nope", &reset).unwrap_err(),
+            KanidmError::NoMatchingEntries
+        );
     }
 }

@@ -24,14 +24,29 @@ pub fn router(kanidm: Arc<Kanidm>) -> Router {
         .route("/v1/oauth2", get(oauth2_list))
         .route("/v1/oauth2/_basic", post(oauth2_create_basic))
         .route("/v1/oauth2/_public", post(oauth2_create_public))
-        .route("/v1/oauth2/{name}", get(oauth2_get).patch(oauth2_patch).delete(oauth2_delete))
+        .route(
+            "/v1/oauth2/{name}",
+            get(oauth2_get).patch(oauth2_patch).delete(oauth2_delete),
+        )
         .route("/v1/oauth2/{name}/_basic_secret", get(oauth2_basic_secret))
-        .route("/v1/oauth2/{name}/_scopemap/{group}", post(scopemap_set).delete(scopemap_delete))
-        .route("/v1/oauth2/{name}/_attr/{attr}", post(oauth2_attr_add).delete(oauth2_attr_remove))
+        .route(
+            "/v1/oauth2/{name}/_scopemap/{group}",
+            post(scopemap_set).delete(scopemap_delete),
+        )
+        .route(
+            "/v1/oauth2/{name}/_attr/{attr}",
+            post(oauth2_attr_add).delete(oauth2_attr_remove),
+        )
         .route("/v1/group", get(group_list).post(group_create))
-        .route("/v1/group/{id}", get(group_get).patch(group_patch).delete(group_delete))
+        .route(
+            "/v1/group/{id}",
+            get(group_get).patch(group_patch).delete(group_delete),
+        )
         .route("/v1/group/{id}/_attr/{attr}", post(group_attr_add))
-        .route("/oauth2/openid/{name}/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/oauth2/openid/{name}/.well-known/openid-configuration",
+            get(discovery),
+        )
         .layer(axum::middleware::map_response(add_opid))
         .with_state(kanidm)
 }
@@ -53,7 +68,9 @@ fn reply(result: Result<Value, KanidmError>) -> Response {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 /// Checks the bearer session (privileged for writes), then runs `op` under the lock.
@@ -88,11 +105,19 @@ async fn auth(State(kanidm): State<Arc<Kanidm>>, headers: HeaderMap, body: Bytes
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let step = &body["step"];
     let mut state = kanidm.lock();
-    let session_header = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let session_header = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let init = match (&step["init2"], &step["init"]) {
         (Value::Object(init), _) => Some((
-            init.get("username").and_then(Value::as_str).unwrap_or_default().to_string(),
-            init.get("privileged").and_then(Value::as_bool).unwrap_or(false),
+            init.get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            init.get("privileged")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         )),
         (_, Value::String(username)) => Some((username.clone(), false)),
         _ => None,
@@ -100,7 +125,9 @@ async fn auth(State(kanidm): State<Arc<Kanidm>>, headers: HeaderMap, body: Bytes
     if let Some((username, privileged)) = init {
         return match state.auth_init(&username, privileged) {
             Ok(id) => {
-                let mut response = axum::Json(json!({"sessionid": id, "state": {"choose": ["password"]}})).into_response();
+                let mut response =
+                    axum::Json(json!({"sessionid": id, "state": {"choose": ["password"]}}))
+                        .into_response();
                 if let Ok(value) = HeaderValue::from_str(&id) {
                     response.headers_mut().insert(SESSION_HEADER, value);
                 }
@@ -113,76 +140,190 @@ async fn auth(State(kanidm): State<Arc<Kanidm>>, headers: HeaderMap, body: Bytes
         return reply(Err(KanidmError::InvalidSessionState));
     };
     if let Some(mech) = step["begin"].as_str() {
-        return reply(state.auth_begin(&id, mech).map(|()| json!({"sessionid": id, "state": {"continue": ["password"]}})));
+        return reply(
+            state
+                .auth_begin(&id, mech)
+                .map(|()| json!({"sessionid": id, "state": {"continue": ["password"]}})),
+        );
     }
     if let Some(password) = step["cred"]["password"].as_str() {
-        return reply(state.auth_password(&id, password).map(|outcome| match outcome {
-            AuthOutcome::Success(token) => json!({"sessionid": id, "state": {"success": token}}),
-            AuthOutcome::Denied(reason) => json!({"sessionid": id, "state": {"denied": reason}}),
-        }));
+        return reply(
+            state
+                .auth_password(&id, password)
+                .map(|outcome| match outcome {
+                    AuthOutcome::Success(token) => {
+                        json!({"sessionid": id, "state": {"success": token}})
+                    }
+                    AuthOutcome::Denied(reason) => {
+                        json!({"sessionid": id, "state": {"denied": reason}})
+                    }
+                }),
+        );
     }
     reply(Err(KanidmError::EmptyRequest))
 }
 
 async fn oauth2_list(State(k): State<Arc<Kanidm>>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, false, |s| Ok(Value::Array(s.clients.iter().map(|c| entry_json(s.oauth2_entry(c))).collect())))
+    authorised(&k, &headers, false, |s| {
+        Ok(Value::Array(
+            s.clients
+                .iter()
+                .map(|c| entry_json(s.oauth2_entry(c)))
+                .collect(),
+        ))
+    })
 }
 
-async fn oauth2_create_basic(State(k): State<Arc<Kanidm>>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_create(&proto_entry(&body)?, false).map(|()| Value::Null))
+async fn oauth2_create_basic(
+    State(k): State<Arc<Kanidm>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_create(&proto_entry(&body)?, false)
+            .map(|()| Value::Null)
+    })
 }
 
-async fn oauth2_create_public(State(k): State<Arc<Kanidm>>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_create(&proto_entry(&body)?, true).map(|()| Value::Null))
+async fn oauth2_create_public(
+    State(k): State<Arc<Kanidm>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_create(&proto_entry(&body)?, true)
+            .map(|()| Value::Null)
+    })
 }
 
-async fn oauth2_get(State(k): State<Arc<Kanidm>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+async fn oauth2_get(
+    State(k): State<Arc<Kanidm>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     // A missing client is `200 null`, not a 404.
-    authorised(&k, &headers, false, |s| Ok(s.client(&name).map(|c| entry_json(s.oauth2_entry(c))).unwrap_or(Value::Null)))
+    authorised(&k, &headers, false, |s| {
+        Ok(s.client(&name)
+            .map(|c| entry_json(s.oauth2_entry(c)))
+            .unwrap_or(Value::Null))
+    })
 }
 
-async fn oauth2_patch(State(k): State<Arc<Kanidm>>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_patch(&name, &proto_entry(&body)?).map(|()| Value::Null))
+async fn oauth2_patch(
+    State(k): State<Arc<Kanidm>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_patch(&name, &proto_entry(&body)?)
+            .map(|()| Value::Null)
+    })
 }
 
-async fn oauth2_delete(State(k): State<Arc<Kanidm>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_delete(&name).map(|()| Value::Null))
+async fn oauth2_delete(
+    State(k): State<Arc<Kanidm>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_delete(&name).map(|()| Value::Null)
+    })
 }
 
-async fn oauth2_basic_secret(State(k): State<Arc<Kanidm>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, false, |s| s.oauth2_basic_secret(&name).map(|secret| json!(secret)))
+async fn oauth2_basic_secret(
+    State(k): State<Arc<Kanidm>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    authorised(&k, &headers, false, |s| {
+        s.oauth2_basic_secret(&name).map(|secret| json!(secret))
+    })
 }
 
-async fn scopemap_set(State(k): State<Arc<Kanidm>>, Path((name, group)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_set_scope_map(&name, &group, &string_list(&body)?).map(|()| Value::Null))
+async fn scopemap_set(
+    State(k): State<Arc<Kanidm>>,
+    Path((name, group)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?)
+            .map(|()| Value::Null)
+    })
 }
 
-async fn scopemap_delete(State(k): State<Arc<Kanidm>>, Path((name, group)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_delete_scope_map(&name, &group).map(|()| Value::Null))
+async fn scopemap_delete(
+    State(k): State<Arc<Kanidm>>,
+    Path((name, group)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_delete_scope_map(&name, &group)
+            .map(|()| Value::Null)
+    })
 }
 
-async fn oauth2_attr_add(State(k): State<Arc<Kanidm>>, Path((name, attr)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_attr(&name, &attr, &string_list(&body)?, true).map(|()| Value::Null))
+async fn oauth2_attr_add(
+    State(k): State<Arc<Kanidm>>,
+    Path((name, attr)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_attr(&name, &attr, &string_list(&body)?, true)
+            .map(|()| Value::Null)
+    })
 }
 
-async fn oauth2_attr_remove(State(k): State<Arc<Kanidm>>, Path((name, attr)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.oauth2_attr(&name, &attr, &string_list(&body)?, false).map(|()| Value::Null))
+async fn oauth2_attr_remove(
+    State(k): State<Arc<Kanidm>>,
+    Path((name, attr)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_attr(&name, &attr, &string_list(&body)?, false)
+            .map(|()| Value::Null)
+    })
 }
 
 async fn group_list(State(k): State<Arc<Kanidm>>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, false, |s| Ok(Value::Array(s.groups.iter().map(|g| entry_json(s.group_entry(g))).collect())))
+    authorised(&k, &headers, false, |s| {
+        Ok(Value::Array(
+            s.groups
+                .iter()
+                .map(|g| entry_json(s.group_entry(g)))
+                .collect(),
+        ))
+    })
 }
 
 async fn group_create(State(k): State<Arc<Kanidm>>, headers: HeaderMap, body: Bytes) -> Response {
-    authorised(&k, &headers, true, |s| s.group_create(&proto_entry(&body)?).map(|()| Value::Null))
+    authorised(&k, &headers, true, |s| {
+        s.group_create(&proto_entry(&body)?).map(|()| Value::Null)
+    })
 }
 
-async fn group_get(State(k): State<Arc<Kanidm>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, false, |s| Ok(s.group(&id).map(|g| entry_json(s.group_entry(g))).unwrap_or(Value::Null)))
+async fn group_get(
+    State(k): State<Arc<Kanidm>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    authorised(&k, &headers, false, |s| {
+        Ok(s.group(&id)
+            .map(|g| entry_json(s.group_entry(g)))
+            .unwrap_or(Value::Null))
+    })
 }
 
 /// Only `member` is modifiable here; any other attribute is refused as invalid.
-async fn group_patch(State(k): State<Arc<Kanidm>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn group_patch(
+    State(k): State<Arc<Kanidm>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     authorised(&k, &headers, true, |s| {
         let attrs = proto_entry(&body)?;
         for (attr, values) in &attrs {
@@ -195,16 +336,28 @@ async fn group_patch(State(k): State<Arc<Kanidm>>, Path(id): Path<String>, heade
     })
 }
 
-async fn group_delete(State(k): State<Arc<Kanidm>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    authorised(&k, &headers, true, |s| s.group_delete(&id).map(|()| Value::Null))
+async fn group_delete(
+    State(k): State<Arc<Kanidm>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.group_delete(&id).map(|()| Value::Null)
+    })
 }
 
-async fn group_attr_add(State(k): State<Arc<Kanidm>>, Path((id, attr)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn group_attr_add(
+    State(k): State<Arc<Kanidm>>,
+    Path((id, attr)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     authorised(&k, &headers, true, |s| {
         if attr != "member" {
             return Err(KanidmError::InvalidAttribute(attr));
         }
-        s.group_add_members(&id, &string_list(&body)?).map(|()| Value::Null)
+        s.group_add_members(&id, &string_list(&body)?)
+            .map(|()| Value::Null)
     })
 }
 
@@ -212,7 +365,11 @@ async fn group_attr_add(State(k): State<Arc<Kanidm>>, Path((id, attr)): Path<(St
 async fn discovery(State(k): State<Arc<Kanidm>>, Path(name): Path<String>) -> Response {
     let state = k.lock();
     if state.client(&name).is_none() {
-        return (StatusCode::NOT_FOUND, axum::Json(KanidmError::NoMatchingEntries.body())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(KanidmError::NoMatchingEntries.body()),
+        )
+            .into_response();
     }
     let origin = state.config.origin.trim_end_matches('/');
     let issuer = format!("{origin}/oauth2/openid/{name}");

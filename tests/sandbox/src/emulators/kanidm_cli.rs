@@ -19,13 +19,26 @@ struct Common {
     help: bool,
 }
 
-const VALUE_OPTIONS: &[(&str, &str)] =
-    &[("-H", "--url"), ("-D", "--name"), ("-C", "--ca"), ("-o", "--output"), ("-I", "--instance"), ("-p", "--password")];
+const VALUE_OPTIONS: &[(&str, &str)] = &[
+    ("-H", "--url"),
+    ("-D", "--name"),
+    ("-C", "--ca"),
+    ("-o", "--output"),
+    ("-I", "--instance"),
+    ("-p", "--password"),
+];
 
 /// A clap usage error: stderr, exit 2.
 fn clap_error(message: &str, usage: &str) -> CliOutput {
-    let usage = if usage.is_empty() { String::new() } else { format!("Usage: {usage}\n\n") };
-    CliOutput::fail(format!("error: {message}\n\n{usage}For more information, try '--help'.\n"), 2)
+    let usage = if usage.is_empty() {
+        String::new()
+    } else {
+        format!("Usage: {usage}\n\n")
+    };
+    CliOutput::fail(
+        format!("error: {message}\n\n{usage}For more information, try '--help'.\n"),
+        2,
+    )
 }
 
 fn parse(version: KanidmVersion, args: &[String]) -> Result<(Common, Vec<String>), CliOutput> {
@@ -40,7 +53,9 @@ fn parse(version: KanidmVersion, args: &[String]) -> Result<(Common, Vec<String>
             continue;
         }
         let (key, inline) = match arg.split_once('=') {
-            Some((key, value)) if key.starts_with("--") => (key.to_string(), Some(value.to_string())),
+            Some((key, value)) if key.starts_with("--") => {
+                (key.to_string(), Some(value.to_string()))
+            }
             _ => (arg.clone(), None),
         };
         if let Some((short, long)) = VALUE_OPTIONS.iter().find(|(s, l)| key == *s || key == *l) {
@@ -51,7 +66,10 @@ fn parse(version: KanidmVersion, args: &[String]) -> Result<(Common, Vec<String>
                     args[index - 1].clone()
                 }
                 None => {
-                    let message = format!("a value is required for '{long} <{}>' but none was supplied", &long[2..].to_uppercase());
+                    let message = format!(
+                        "a value is required for '{long} <{}>' but none was supplied",
+                        &long[2..].to_uppercase()
+                    );
                     return Err(clap_error(&message, ""));
                 }
             };
@@ -69,20 +87,28 @@ fn parse(version: KanidmVersion, args: &[String]) -> Result<(Common, Vec<String>
             "-d" | "--debug" | "--skip-hostname-verification" => {}
             "--accept-invalid-certs" if version.accept_invalid_certs_flag() => {}
             "-h" | "--help" => common.help = true,
-            _ => return Err(clap_error(&format!("unexpected argument '{arg}' found"), "kanidm [OPTIONS] <COMMAND>")),
+            _ => {
+                return Err(clap_error(
+                    &format!("unexpected argument '{arg}' found"),
+                    "kanidm [OPTIONS] <COMMAND>",
+                ));
+            }
         }
     }
     Ok((common, positional))
 }
 
 fn timestamp() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// An `error!` event through the CLI's `tracing_subscriber::fmt` layer (stderr).
 /// UNCONFIRMED: the target shown; the message is the source's.
 fn log_error(out: &mut CliOutput, message: &str) {
-    out.stderr.push_str(&format!("{} ERROR kanidm_cli: {message}\n", timestamp()));
+    out.stderr
+        .push_str(&format!("{} ERROR kanidm_cli: {message}\n", timestamp()));
 }
 
 fn opid() -> String {
@@ -91,7 +117,11 @@ fn opid() -> String {
 
 /// `ClientError::Http(status, Some(err), opid)` as `{:?}` prints it.
 fn client_error_debug(error: &KanidmError, opid: &str) -> String {
-    format!("Http({}, Some({}), {opid:?})", error.status().as_u16(), error.debug_text())
+    format!(
+        "Http({}, Some({}), {opid:?})",
+        error.status().as_u16(),
+        error.debug_text()
+    )
 }
 
 /// `tools/cli/src/cli/lib.rs: handle_client_error`.
@@ -103,16 +133,20 @@ fn handle_client_error(out: &mut CliOutput, version: KanidmVersion, error: &Kani
     }
     let status = error.status();
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        out.stderr.push_str(&format!("Internal Server Error in response: {detail}\n"));
+        out.stderr
+            .push_str(&format!("Internal Server Error in response: {detail}\n"));
         out.exit_code = 1;
     } else if status == StatusCode::NOT_FOUND {
         if version.prints_operation_id() {
-            out.stderr.push_str("Item not found: Check all names are correct.\n");
+            out.stderr
+                .push_str("Item not found: Check all names are correct.\n");
         } else {
-            out.stderr.push_str(&format!("Item not found:{detail} {opid}\n"));
+            out.stderr
+                .push_str(&format!("Item not found:{detail} {opid}\n"));
         }
     } else {
-        out.stderr.push_str(&format!("HTTP Error: {status} {detail}\n"));
+        out.stderr
+            .push_str(&format!("HTTP Error: {status} {detail}\n"));
     }
 }
 
@@ -124,8 +158,18 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
         Ok(parsed) => parsed,
         Err(out) => return out,
     };
-    let cli = Cli { request, common, json: false };
-    let json = cli.common.output.clone().or_else(|| request.env("KANIDM_OUTPUT").map(str::to_string)).as_deref() == Some("json");
+    let cli = Cli {
+        request,
+        common,
+        json: false,
+    };
+    let json = cli
+        .common
+        .output
+        .clone()
+        .or_else(|| request.env("KANIDM_OUTPUT").map(str::to_string))
+        .as_deref()
+        == Some("json");
     let cli = Cli { json, ..cli };
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     if cli.common.help {
@@ -136,11 +180,24 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
         ["login"] => cli.login(&mut state),
         ["group", "create", name] => cli.group_create(&mut state, name, None),
         ["group", "create", name, manager] => cli.group_create(&mut state, name, Some(manager)),
-        ["group", "get", name] => cli.read(&mut state, |s| Ok(s.group(name).map(|g| s.group_entry(g)).into_iter().collect())),
-        ["group", "list"] => cli.read(&mut state, |s| Ok(s.groups.iter().map(|g| s.group_entry(g)).collect())),
-        ["group", "create"] => clap_error("the following required arguments were not provided:\n  <NAME>", "kanidm group create <NAME> [ENTRY_MANAGED_BY]"),
+        ["group", "get", name] => cli.read(&mut state, |s| {
+            Ok(s.group(name)
+                .map(|g| s.group_entry(g))
+                .into_iter()
+                .collect())
+        }),
+        ["group", "list"] => cli.read(&mut state, |s| {
+            Ok(s.groups.iter().map(|g| s.group_entry(g)).collect())
+        }),
+        ["group", "create"] => clap_error(
+            "the following required arguments were not provided:\n  <NAME>",
+            "kanidm group create <NAME> [ENTRY_MANAGED_BY]",
+        ),
         ["system", "oauth2", command, args @ ..] => cli.oauth2(&mut state, command, args),
-        [first, ..] => clap_error(&format!("unrecognized subcommand '{first}'"), "kanidm [OPTIONS] <COMMAND>"),
+        [first, ..] => clap_error(
+            &format!("unrecognized subcommand '{first}'"),
+            "kanidm [OPTIONS] <COMMAND>",
+        ),
         [] => CliOutput::fail("Usage: kanidm [OPTIONS] <COMMAND>\n", 2),
     }
 }
@@ -153,7 +210,10 @@ struct Cli<'a> {
 
 impl Cli<'_> {
     fn home(&self) -> String {
-        self.request.env("HOME").unwrap_or(if self.request.uid == 0 { "/root" } else { "/" }).to_string()
+        self.request
+            .env("HOME")
+            .unwrap_or(if self.request.uid == 0 { "/root" } else { "/" })
+            .to_string()
     }
 
     fn instance(&self) -> String {
@@ -161,15 +221,25 @@ impl Cli<'_> {
     }
 
     fn account_name(&self) -> Option<String> {
-        self.common.name.clone().or_else(|| self.request.env("KANIDM_NAME").map(str::to_string))
+        self.common
+            .name
+            .clone()
+            .or_else(|| self.request.env("KANIDM_NAME").map(str::to_string))
     }
 
     /// `-H`, `KANIDM_URL`, or the pod's client config; the CLI cannot start without one.
     fn require_url(&self, state: &KanidmState, out: &mut CliOutput) -> bool {
-        let url = self.common.url.clone().or_else(|| self.request.env("KANIDM_URL").map(str::to_string));
+        let url = self
+            .common
+            .url
+            .clone()
+            .or_else(|| self.request.env("KANIDM_URL").map(str::to_string));
         if url.or_else(|| state.config.client_uri.clone()).is_none() {
             // UNCONFIRMED: wording of the missing-URI error.
-            log_error(out, "No URI was provided, please set one with -H/--url or the 'uri' client config option");
+            log_error(
+                out,
+                "No URI was provided, please set one with -H/--url or the 'uri' client config option",
+            );
             out.exit_code = 1;
             return false;
         }
@@ -191,24 +261,36 @@ impl Cli<'_> {
             .filter(|(_, token)| state.sessions.get(*token).is_some_and(|s| s.expires > now))
             .map(|((_, _, name), token)| (name, token))
             .collect();
-        let wanted = self.account_name().map(|n| state.short_name(&n).to_string());
+        let wanted = self
+            .account_name()
+            .map(|n| state.short_name(&n).to_string());
         let chosen = match &wanted {
             Some(name) => live.iter().find(|(n, _)| *n == name).copied(),
             None if live.len() == 1 => live.first().copied(),
             None if live.len() > 1 => {
                 // UNCONFIRMED: the real CLI offers a selection prompt, which fails without a TTY.
-                log_error(out, "Multiple authentication tokens exist. Please select one with --name.");
+                log_error(
+                    out,
+                    "Multiple authentication tokens exist. Please select one with --name.",
+                );
                 out.exit_code = 1;
                 return None;
             }
             None => None,
         };
         let Some((name, token)) = chosen else {
-            log_error(out, "No valid authentication tokens found. Please login with the 'login' subcommand.");
+            log_error(
+                out,
+                "No valid authentication tokens found. Please login with the 'login' subcommand.",
+            );
             out.exit_code = 1;
             return None;
         };
-        let privileged = state.sessions.get(token).and_then(|s| s.privileged_until).is_some_and(|until| until > now);
+        let privileged = state
+            .sessions
+            .get(token)
+            .and_then(|s| s.privileged_until)
+            .is_some_and(|until| until > now);
         if write && !privileged {
             out.stderr.push_str(&format!(
                 "{} WARN kanidm_cli: Privileges have expired for {} - you need to re-authenticate again.\n",
@@ -232,47 +314,80 @@ impl Cli<'_> {
         op: impl FnOnce(&mut KanidmState) -> Result<T, KanidmError>,
     ) -> Option<Result<T, KanidmError>> {
         let token = self.token(state, write, out)?;
-        Some(state.session(&token, write).map(|_| ()).and_then(|()| op(state)))
+        Some(
+            state
+                .session(&token, write)
+                .map(|_| ())
+                .and_then(|()| op(state)),
+        )
     }
 
     fn login(&self, state: &mut KanidmState) -> CliOutput {
         let mut out = CliOutput::default();
         let Some(name) = self.account_name() else {
             // UNCONFIRMED: the real CLI prompts for a username, which fails without a TTY.
-            log_error(&mut out, "No username was provided, please set one with -D/--name");
+            log_error(
+                &mut out,
+                "No username was provided, please set one with -D/--name",
+            );
             out.exit_code = 1;
             return out;
         };
         if !self.require_url(state, &mut out) {
             return out;
         }
-        let Some(password) = self.common.password.clone().or_else(|| self.request.env("KANIDM_PASSWORD").map(str::to_string)) else {
+        let Some(password) = self
+            .common
+            .password
+            .clone()
+            .or_else(|| self.request.env("KANIDM_PASSWORD").map(str::to_string))
+        else {
             // UNCONFIRMED: rpassword's prompt without a TTY.
-            log_error(&mut out, "Failed to create password prompt -- IO Error: not a terminal");
+            log_error(
+                &mut out,
+                "Failed to create password prompt -- IO Error: not a terminal",
+            );
             out.exit_code = 1;
             return out;
         };
         let session = match state.auth_init(&name, true) {
             Ok(session) => session,
             Err(e) => {
-                log_error(&mut out, &format!("Error during authentication init phase: {}", client_error_debug(&e, &opid())));
+                log_error(
+                    &mut out,
+                    &format!(
+                        "Error during authentication init phase: {}",
+                        client_error_debug(&e, &opid())
+                    ),
+                );
                 out.exit_code = 1;
                 return out;
             }
         };
-        let outcome = state.auth_begin(&session, "password").and_then(|()| state.auth_password(&session, &password));
+        let outcome = state
+            .auth_begin(&session, "password")
+            .and_then(|()| state.auth_password(&session, &password));
         match outcome {
             Ok(AuthOutcome::Success(token)) => {
                 let short = state.short_name(&name).to_string();
-                state.token_cache.insert((self.home(), self.instance(), short.clone()), token);
-                out.stdout.push_str(&format!("Login Success for {}\n", state.spn(&short)));
+                state
+                    .token_cache
+                    .insert((self.home(), self.instance(), short.clone()), token);
+                out.stdout
+                    .push_str(&format!("Login Success for {}\n", state.spn(&short)));
             }
             Ok(AuthOutcome::Denied(reason)) => {
                 log_error(&mut out, &format!("Authentication Denied: {reason:?}"));
                 out.exit_code = 1;
             }
             Err(e) => {
-                log_error(&mut out, &format!("Error during authentication phase: {}", client_error_debug(&e, &opid())));
+                log_error(
+                    &mut out,
+                    &format!(
+                        "Error during authentication phase: {}",
+                        client_error_debug(&e, &opid())
+                    ),
+                );
                 out.exit_code = 1;
             }
         }
@@ -280,7 +395,12 @@ impl Cli<'_> {
     }
 
     /// `group create` has its own handler: any error is logged and the exit code stays 0.
-    fn group_create(&self, state: &mut KanidmState, name: &str, manager: Option<&str>) -> CliOutput {
+    fn group_create(
+        &self,
+        state: &mut KanidmState,
+        name: &str,
+        manager: Option<&str>,
+    ) -> CliOutput {
         let mut out = CliOutput::default();
         let mut attrs = Attrs::new();
         attrs.insert("name".into(), vec![name.to_string()]);
@@ -289,19 +409,31 @@ impl Cli<'_> {
         }
         match self.call(state, true, &mut out, |s| s.group_create(&attrs)) {
             None => {}
-            Some(Ok(())) => out.stdout.push_str(&format!("Successfully created group '{name}'\n")),
-            Some(Err(e)) => log_error(&mut out, &format!("Error -> {}", client_error_debug(&e, &opid()))),
+            Some(Ok(())) => out
+                .stdout
+                .push_str(&format!("Successfully created group '{name}'\n")),
+            Some(Err(e)) => log_error(
+                &mut out,
+                &format!("Error -> {}", client_error_debug(&e, &opid())),
+            ),
         }
         out
     }
 
     /// A read answering entries: text prints each as `---` + `attr: value` lines + a blank line.
-    fn read(&self, state: &mut KanidmState, op: impl FnOnce(&KanidmState) -> Result<Vec<Attrs>, KanidmError>) -> CliOutput {
+    fn read(
+        &self,
+        state: &mut KanidmState,
+        op: impl FnOnce(&KanidmState) -> Result<Vec<Attrs>, KanidmError>,
+    ) -> CliOutput {
         let mut out = CliOutput::default();
         match self.call(state, false, &mut out, |s| op(s)) {
             None => {}
             Some(Ok(entries)) if self.json => {
-                out.stdout.push_str(&format!("{}\n", serde_json::to_string(&entries).unwrap_or_default()));
+                out.stdout.push_str(&format!(
+                    "{}\n",
+                    serde_json::to_string(&entries).unwrap_or_default()
+                ));
             }
             Some(Ok(entries)) => {
                 for entry in entries {
@@ -314,7 +446,11 @@ impl Cli<'_> {
     }
 
     /// A write answering `Success` on stdout.
-    fn write(&self, state: &mut KanidmState, op: impl FnOnce(&mut KanidmState) -> Result<(), KanidmError>) -> CliOutput {
+    fn write(
+        &self,
+        state: &mut KanidmState,
+        op: impl FnOnce(&mut KanidmState) -> Result<(), KanidmError>,
+    ) -> CliOutput {
         let mut out = CliOutput::default();
         match self.call(state, true, &mut out, op) {
             None => {}
@@ -327,8 +463,14 @@ impl Cli<'_> {
     fn oauth2(&self, state: &mut KanidmState, command: &str, args: &[&str]) -> CliOutput {
         let version = state.version();
         let usage = format!("kanidm system oauth2 {command} [OPTIONS]");
-        let missing = |what: &str| clap_error(&format!("the following required arguments were not provided:\n  {what}"), &usage);
-        let patch = |key: &str, values: Vec<String>| -> Attrs { [(key.to_string(), values)].into() };
+        let missing = |what: &str| {
+            clap_error(
+                &format!("the following required arguments were not provided:\n  {what}"),
+                &usage,
+            )
+        };
+        let patch =
+            |key: &str, values: Vec<String>| -> Attrs { [(key.to_string(), values)].into() };
         match (command, args) {
             ("create" | "create-public", [name, display, origin]) => {
                 let mut attrs = Attrs::new();
@@ -346,51 +488,86 @@ impl Cli<'_> {
                 let url = match normalise_url(url) {
                     Ok(url) => url,
                     Err(reason) => {
-                        return CliOutput::fail(format!("error: invalid value '{url}' for '<URL>': {reason}\n\nFor more information, try '--help'.\n"), 2);
+                        return CliOutput::fail(
+                            format!(
+                                "error: invalid value '{url}' for '<URL>': {reason}\n\nFor more information, try '--help'.\n"
+                            ),
+                            2,
+                        );
                     }
                 };
                 let add = command == "add-redirect-url";
-                self.write(state, |s| s.oauth2_attr(name, "oauth2_rs_origin", &[url], add))
+                self.write(state, |s| {
+                    s.oauth2_attr(name, "oauth2_rs_origin", &[url], add)
+                })
             }
             ("add-redirect-url" | "remove-redirect-url", _) => missing("<NAME> <URL>"),
             ("warning-insecure-client-disable-pkce", [name]) => {
-                let attrs = patch("oauth2_allow_insecure_client_disable_pkce", vec!["true".into()]);
+                let attrs = patch(
+                    "oauth2_allow_insecure_client_disable_pkce",
+                    vec!["true".into()],
+                );
                 self.write(state, |s| s.oauth2_patch(name, &attrs))
             }
             ("enable-pkce", [name]) => {
                 let attrs = patch("oauth2_allow_insecure_client_disable_pkce", vec![]);
                 self.write(state, |s| s.oauth2_patch(name, &attrs))
             }
-            ("create-scope-map" | "update-scope-map", [name, group, scopes @ ..]) if !scopes.is_empty() => {
+            ("create-scope-map" | "update-scope-map", [name, group, scopes @ ..])
+                if !scopes.is_empty() =>
+            {
                 let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
                 self.write(state, |s| s.oauth2_set_scope_map(name, group, &scopes))
             }
             ("create-scope-map" | "update-scope-map", _) => missing("<NAME> <GROUP> <SCOPES>..."),
-            ("delete-scope-map", [name, group]) => self.write(state, |s| s.oauth2_delete_scope_map(name, group)),
+            ("delete-scope-map", [name, group]) => {
+                self.write(state, |s| s.oauth2_delete_scope_map(name, group))
+            }
             ("show-basic-secret", [name]) => self.show_basic_secret(state, name),
             (reset, [name]) if reset == version.reset_secret_command() => {
                 let attrs = patch("oauth2_rs_basic_secret", vec![]);
                 self.write(state, |s| s.oauth2_patch(name, &attrs))
             }
             ("get", [name]) => {
-                let mut out = self.read(state, |s| Ok(s.client(name).map(|c| s.oauth2_entry(c)).into_iter().collect()));
+                let mut out = self.read(state, |s| {
+                    Ok(s.client(name)
+                        .map(|c| s.oauth2_entry(c))
+                        .into_iter()
+                        .collect())
+                });
                 // `GET /v1/oauth2/{name}` answers `200 null` for a missing client.
                 if out.exit_code == 0 && out.stdout.is_empty() && out.stderr.is_empty() {
                     out.stdout.push_str("No matching entries\n");
                 }
                 out
             }
-            ("list", []) => self.read(state, |s| Ok(s.clients.iter().map(|c| s.oauth2_entry(c)).collect())),
+            ("list", []) => self.read(state, |s| {
+                Ok(s.clients.iter().map(|c| s.oauth2_entry(c)).collect())
+            }),
             ("delete", [name]) => self.write(state, |s| s.oauth2_delete(name)),
-            ("get" | "delete" | "show-basic-secret" | "warning-insecure-client-disable-pkce" | "enable-pkce", _) => missing("<NAME>"),
-            ("reset-secrets" | "reset-basic-secret", _) if command != version.reset_secret_command() => clap_error(
-                &format!(
-                    "unrecognized subcommand '{command}'\n\n  tip: a similar subcommand exists: '{}'",
-                    version.reset_secret_command()
-                ),
+            (
+                "get"
+                | "delete"
+                | "show-basic-secret"
+                | "warning-insecure-client-disable-pkce"
+                | "enable-pkce",
+                _,
+            ) => missing("<NAME>"),
+            ("reset-secrets" | "reset-basic-secret", _)
+                if command != version.reset_secret_command() =>
+            {
+                clap_error(
+                    &format!(
+                        "unrecognized subcommand '{command}'\n\n  tip: a similar subcommand exists: '{}'",
+                        version.reset_secret_command()
+                    ),
+                    "kanidm system oauth2 <COMMAND>",
+                )
+            }
+            _ => clap_error(
+                &format!("unrecognized subcommand '{command}'"),
                 "kanidm system oauth2 <COMMAND>",
             ),
-            _ => clap_error(&format!("unrecognized subcommand '{command}'"), "kanidm system oauth2 <COMMAND>"),
         }
     }
 
@@ -401,7 +578,8 @@ impl Cli<'_> {
             None => {}
             Some(Ok(Some(secret))) => {
                 if self.json {
-                    out.stdout.push_str(&format!("{{\"secret\": \"{secret}\"}}\n"));
+                    out.stdout
+                        .push_str(&format!("{{\"secret\": \"{secret}\"}}\n"));
                 } else {
                     out.stdout.push_str(&format!("{secret}\n"));
                 }
@@ -431,7 +609,11 @@ pub(crate) fn normalise_url(raw: &str) -> Result<String, &'static str> {
     let Some((scheme, rest)) = raw.split_once("://") else {
         return Err("relative URL without a base");
     };
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
         return Err("relative URL without a base");
     }
     let scheme = scheme.to_ascii_lowercase();
@@ -448,7 +630,11 @@ pub(crate) fn normalise_url(raw: &str) -> Result<String, &'static str> {
             authority.truncate(authority.len() - port.len());
         }
     }
-    let path = if path.is_empty() || path.starts_with(['?', '#']) { format!("/{path}") } else { path.to_string() };
+    let path = if path.is_empty() || path.starts_with(['?', '#']) {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
     Ok(format!("{scheme}://{authority}{path}"))
 }
 
@@ -472,8 +658,22 @@ mod tests {
 
     fn login(k: &Kanidm) {
         let password = k.lock().recover_account("idm_admin").unwrap();
-        let out = run_with(k, &["kanidm", "login", "-H", "https://idm.example.com", "-D", "idm_admin"], &[("KANIDM_PASSWORD", &password)]);
-        assert_eq!(out, CliOutput::ok("Login Success for idm_admin@idm.example.com\n"));
+        let out = run_with(
+            k,
+            &[
+                "kanidm",
+                "login",
+                "-H",
+                "https://idm.example.com",
+                "-D",
+                "idm_admin",
+            ],
+            &[("KANIDM_PASSWORD", &password)],
+        );
+        assert_eq!(
+            out,
+            CliOutput::ok("Login Success for idm_admin@idm.example.com\n")
+        );
     }
 
     const H: &[&str] = &["-H", "https://idm.example.com", "-D", "idm_admin"];
@@ -494,16 +694,28 @@ mod tests {
     #[test]
     fn wrong_password_fails_login() {
         let k = kanidm(KanidmVersion::V1_7);
-        let out = run_with(&k, &["kanidm", "login", "-H", "https://x", "-D", "idm_admin"], &[("KANIDM_PASSWORD", "nope")]);
+        let out = run_with(
+            &k,
+            &["kanidm", "login", "-H", "https://x", "-D", "idm_admin"],
+            &[("KANIDM_PASSWORD", "nope")],
+        );
         assert_eq!(out.exit_code, 1);
-        assert!(out.stderr.ends_with("Authentication Denied: \"incorrect password\"\n"), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .ends_with("Authentication Denied: \"incorrect password\"\n"),
+            "{}",
+            out.stderr
+        );
     }
 
     #[test]
     fn group_create_exits_zero_even_on_duplicate() {
         let k = kanidm(KanidmVersion::V1_7);
         login(&k);
-        assert_eq!(cmd(&k, &["group", "create", "dex_users"]), CliOutput::ok("Successfully created group 'dex_users'\n"));
+        assert_eq!(
+            cmd(&k, &["group", "create", "dex_users"]),
+            CliOutput::ok("Successfully created group 'dex_users'\n")
+        );
         let again = cmd(&k, &["group", "create", "dex_users"]);
         assert_eq!(again.exit_code, 0);
         assert_eq!(again.stdout, "");
@@ -515,21 +727,94 @@ mod tests {
     fn oauth2_flow_on_1_7() {
         let k = kanidm(KanidmVersion::V1_7);
         login(&k);
-        assert_eq!(cmd(&k, &["system", "oauth2", "create", "dex", "Dex", "https://dex.example.com"]), CliOutput::ok("Success\n"));
-        let dup = cmd(&k, &["system", "oauth2", "create", "dex", "Dex", "https://dex.example.com"]);
+        assert_eq!(
+            cmd(
+                &k,
+                &[
+                    "system",
+                    "oauth2",
+                    "create",
+                    "dex",
+                    "Dex",
+                    "https://dex.example.com"
+                ]
+            ),
+            CliOutput::ok("Success\n")
+        );
+        let dup = cmd(
+            &k,
+            &[
+                "system",
+                "oauth2",
+                "create",
+                "dex",
+                "Dex",
+                "https://dex.example.com",
+            ],
+        );
         assert_eq!(dup.exit_code, 1);
         let lines: Vec<&str> = dup.stderr.lines().collect();
         assert!(lines[0].starts_with("OperationId: \""), "{lines:?}");
-        assert_eq!(lines[1], "Internal Server Error in response: Plugin(AttrUnique(\"duplicate value detected\"))");
-        assert_eq!(cmd(&k, &["system", "oauth2", "add-redirect-url", "dex", "https://Dex.example.com:443/callback"]).stdout, "Success\n");
-        assert_eq!(cmd(&k, &["system", "oauth2", "warning-insecure-client-disable-pkce", "dex"]).stdout, "Success\n");
+        assert_eq!(
+            lines[1],
+            "Internal Server Error in response: Plugin(AttrUnique(\"duplicate value detected\"))"
+        );
+        assert_eq!(
+            cmd(
+                &k,
+                &[
+                    "system",
+                    "oauth2",
+                    "add-redirect-url",
+                    "dex",
+                    "https://Dex.example.com:443/callback"
+                ]
+            )
+            .stdout,
+            "Success\n"
+        );
+        assert_eq!(
+            cmd(
+                &k,
+                &[
+                    "system",
+                    "oauth2",
+                    "warning-insecure-client-disable-pkce",
+                    "dex"
+                ]
+            )
+            .stdout,
+            "Success\n"
+        );
         assert_eq!(cmd(&k, &["group", "create", "dex_users"]).exit_code, 0);
-        assert_eq!(cmd(&k, &["system", "oauth2", "create-scope-map", "dex", "dex_users", "openid", "email", "profile"]).stdout, "Success\n");
+        assert_eq!(
+            cmd(
+                &k,
+                &[
+                    "system",
+                    "oauth2",
+                    "create-scope-map",
+                    "dex",
+                    "dex_users",
+                    "openid",
+                    "email",
+                    "profile"
+                ]
+            )
+            .stdout,
+            "Success\n"
+        );
         let secret = cmd(&k, &["system", "oauth2", "show-basic-secret", "dex"]);
         assert_eq!(secret.stderr, "Success\n");
         assert!(k.basic_secret_is("dex", secret.stdout.trim_end()));
-        let json = cmd(&k, &["system", "oauth2", "show-basic-secret", "dex", "-o", "json"]);
-        assert_eq!(json.stdout, format!("{{\"secret\": \"{}\"}}\n", secret.stdout.trim_end()));
+        let json = cmd(
+            &k,
+            &["system", "oauth2", "show-basic-secret", "dex", "-o", "json"],
+        );
+        assert_eq!(
+            json.stdout,
+            format!("{{\"secret\": \"{}\"}}\n", secret.stdout.trim_end())
+        );
         let get = cmd(&k, &["system", "oauth2", "get", "dex"]);
         let uuid = k.lock().client("dex").unwrap().uuid.clone();
         assert_eq!(
@@ -538,30 +823,88 @@ mod tests {
                 "---\nclass: object\nclass: oauth2_resource_server\nclass: oauth2_resource_server_basic\ndisplayname: Dex\nname: dex\noauth2_allow_insecure_client_disable_pkce: true\noauth2_rs_basic_secret: hidden\noauth2_rs_origin: https://dex.example.com/callback\noauth2_rs_origin_landing: https://dex.example.com\noauth2_rs_scope_map: dex_users@idm.example.com: {{\"email\", \"openid\", \"profile\"}}\noauth2_rs_token_key: hidden\noauth2_strict_redirect_uri: true\nuuid: {uuid}\n\n"
             )
         );
-        assert_eq!(cmd(&k, &["system", "oauth2", "get", "nope"]), CliOutput::ok("No matching entries\n"));
-        let missing = cmd(&k, &["system", "oauth2", "add-redirect-url", "nope", "https://x/"]);
+        assert_eq!(
+            cmd(&k, &["system", "oauth2", "get", "nope"]),
+            CliOutput::ok("No matching entries\n")
+        );
+        let missing = cmd(
+            &k,
+            &["system", "oauth2", "add-redirect-url", "nope", "https://x/"],
+        );
         assert_eq!(missing.exit_code, 0);
-        assert!(missing.stderr.ends_with("Item not found: Check all names are correct.\n"));
-        assert_eq!(cmd(&k, &["system", "oauth2", "reset-basic-secret", "dex"]).stdout, "Success\n");
+        assert!(
+            missing
+                .stderr
+                .ends_with("Item not found: Check all names are correct.\n")
+        );
+        assert_eq!(
+            cmd(&k, &["system", "oauth2", "reset-basic-secret", "dex"]).stdout,
+            "Success\n"
+        );
         assert!(!k.basic_secret_is("dex", secret.stdout.trim_end()));
         let old = cmd(&k, &["system", "oauth2", "reset-secrets", "dex"]);
         assert_eq!(old.exit_code, 2);
-        assert!(old.stderr.starts_with("error: unrecognized subcommand 'reset-secrets'\n"));
+        assert!(
+            old.stderr
+                .starts_with("error: unrecognized subcommand 'reset-secrets'\n")
+        );
     }
 
     #[test]
     fn version_1_3_differences() {
         let k = kanidm(KanidmVersion::V1_3);
         login(&k);
-        assert_eq!(cmd(&k, &["system", "oauth2", "create", "dex", "Dex", "https://dex.example.com"]).stdout, "Success\n");
+        assert_eq!(
+            cmd(
+                &k,
+                &[
+                    "system",
+                    "oauth2",
+                    "create",
+                    "dex",
+                    "Dex",
+                    "https://dex.example.com"
+                ]
+            )
+            .stdout,
+            "Success\n"
+        );
         assert!(!k.snapshot().oauth2_clients[0].strict_redirect);
-        assert_eq!(cmd(&k, &["system", "oauth2", "reset-secrets", "dex"]).stdout, "Success\n");
-        assert_eq!(cmd(&k, &["system", "oauth2", "reset-basic-secret", "dex"]).exit_code, 2);
-        let dup = cmd(&k, &["system", "oauth2", "create", "dex", "Dex", "https://dex.example.com"]);
-        assert_eq!(dup, CliOutput::fail("Internal Server Error in response: Plugin(AttrUnique(\"duplicate value detected\"))\n", 1));
+        assert_eq!(
+            cmd(&k, &["system", "oauth2", "reset-secrets", "dex"]).stdout,
+            "Success\n"
+        );
+        assert_eq!(
+            cmd(&k, &["system", "oauth2", "reset-basic-secret", "dex"]).exit_code,
+            2
+        );
+        let dup = cmd(
+            &k,
+            &[
+                "system",
+                "oauth2",
+                "create",
+                "dex",
+                "Dex",
+                "https://dex.example.com",
+            ],
+        );
+        assert_eq!(
+            dup,
+            CliOutput::fail(
+                "Internal Server Error in response: Plugin(AttrUnique(\"duplicate value detected\"))\n",
+                1
+            )
+        );
         let missing = cmd(&k, &["system", "oauth2", "enable-pkce", "nope"]);
         assert_eq!(missing.exit_code, 0);
-        assert!(missing.stderr.starts_with("Item not found:NoMatchingEntries "), "{}", missing.stderr);
+        assert!(
+            missing
+                .stderr
+                .starts_with("Item not found:NoMatchingEntries "),
+            "{}",
+            missing.stderr
+        );
         let flag = cmd(&k, &["system", "oauth2", "list", "--accept-invalid-certs"]);
         assert_eq!(flag.exit_code, 2);
     }
@@ -579,13 +922,25 @@ mod tests {
         k.lock().recover_account("idm_admin");
         let stale = cmd(&k, &["system", "oauth2", "create", "x", "X", "https://x"]);
         assert_eq!(stale.exit_code, 0);
-        assert!(stale.stderr.ends_with("HTTP Error: 401 Unauthorized NotAuthenticated\n"), "{}", stale.stderr);
+        assert!(
+            stale
+                .stderr
+                .ends_with("HTTP Error: 401 Unauthorized NotAuthenticated\n"),
+            "{}",
+            stale.stderr
+        );
     }
 
     #[test]
     fn urls_normalise_like_the_url_crate() {
-        assert_eq!(normalise_url("HTTPS://Gitea.Example.com").unwrap(), "https://gitea.example.com/");
-        assert_eq!(normalise_url("https://a:8443/cb?x").unwrap(), "https://a:8443/cb?x");
+        assert_eq!(
+            normalise_url("HTTPS://Gitea.Example.com").unwrap(),
+            "https://gitea.example.com/"
+        );
+        assert_eq!(
+            normalise_url("https://a:8443/cb?x").unwrap(),
+            "https://a:8443/cb?x"
+        );
         assert!(normalise_url("gitea").is_err());
     }
 }

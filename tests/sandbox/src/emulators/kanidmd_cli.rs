@@ -14,7 +14,10 @@ fn event(level: &str, message: &str, fields: Option<&str>) -> String {
         _ => "ｉ",
     };
     let fields = fields.map(|f| format!(" | {f}")).unwrap_or_default();
-    format!("{OPID} {:<8} {icon} [{level}]: {message}{fields}\n", level.to_uppercase())
+    format!(
+        "{OPID} {:<8} {icon} [{level}]: {message}{fields}\n",
+        level.to_uppercase()
+    )
 }
 
 /// Runs one `kanidmd` invocation.
@@ -28,7 +31,9 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
     }
     if command != "recover-account" {
         return CliOutput::fail(
-            format!("error: unrecognized subcommand '{command}'\n\nUsage: kanidmd [OPTIONS] <COMMAND>\n\nFor more information, try '--help'.\n"),
+            format!(
+                "error: unrecognized subcommand '{command}'\n\nUsage: kanidmd [OPTIONS] <COMMAND>\n\nFor more information, try '--help'.\n"
+            ),
             2,
         );
     }
@@ -43,7 +48,9 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
             "-c" | "--config" | "-o" | "--output" | "-n" | "--name" => {
                 let Some(value) = rest.get(index) else {
                     return CliOutput::fail(
-                        format!("error: a value is required for '{arg}' but none was supplied\n\nFor more information, try '--help'.\n"),
+                        format!(
+                            "error: a value is required for '{arg}' but none was supplied\n\nFor more information, try '--help'.\n"
+                        ),
                         2,
                     );
                 };
@@ -57,7 +64,9 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
             "-d" | "--debug" => {}
             flag if flag.starts_with('-') => {
                 return CliOutput::fail(
-                    format!("error: unexpected argument '{flag}' found\n\nUsage: kanidmd recover-account [OPTIONS] <NAME>\n\nFor more information, try '--help'.\n"),
+                    format!(
+                        "error: unexpected argument '{flag}' found\n\nUsage: kanidmd recover-account [OPTIONS] <NAME>\n\nFor more information, try '--help'.\n"
+                    ),
                     2,
                 );
             }
@@ -73,14 +82,29 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
     let json = output.as_deref() == Some("json");
     let mut out = CliOutput::default();
     if request.uid == 0 {
-        out.stdout.push_str(&event("warn", "This is running as uid == 0 (root) which may be a security risk.", None));
+        out.stdout.push_str(&event(
+            "warn",
+            "This is running as uid == 0 (root) which may be a security risk.",
+            None,
+        ));
     }
-    out.stdout.push_str(&event("info", "Running account recovery ...", None));
+    out.stdout
+        .push_str(&event("info", "Running account recovery ...", None));
     match kanidm.lock().recover_account(&name) {
-        Some(password) if json => out.stdout.push_str(&format!("{}\n", serde_json::json!({"password": password}))),
-        Some(password) => out.stdout.push_str(&event("info", "", Some(&format!("new_password: {password:?}")))),
+        Some(password) if json => out
+            .stdout
+            .push_str(&format!("{}\n", serde_json::json!({"password": password}))),
+        Some(password) => out.stdout.push_str(&event(
+            "info",
+            "",
+            Some(&format!("new_password: {password:?}")),
+        )),
         None if json => out.stderr.push_str("\"error\"\n"),
-        None => out.stdout.push_str(&event("error", "Error - you should inspect the logs.", None)),
+        None => out.stdout.push_str(&event(
+            "error",
+            "Error - you should inspect the logs.",
+            None,
+        )),
     }
     out
 }
@@ -94,15 +118,30 @@ mod tests {
     #[test]
     fn text_and_json_modes() {
         let k = Kanidm::new(KanidmConfig::new(KanidmVersion::V1_3));
-        let out = run(&k, &CliRequest::new(&["kanidmd", "recover-account", "idm_admin", "-c", "/data/server.toml"]));
+        let out = run(
+            &k,
+            &CliRequest::new(&[
+                "kanidmd",
+                "recover-account",
+                "idm_admin",
+                "-c",
+                "/data/server.toml",
+            ]),
+        );
         let lines: Vec<&str> = out.stdout.lines().collect();
-        assert_eq!(lines[0], "00000000-0000-0000-0000-000000000000 INFO     ｉ [info]: Running account recovery ...");
+        assert_eq!(
+            lines[0],
+            "00000000-0000-0000-0000-000000000000 INFO     ｉ [info]: Running account recovery ..."
+        );
         let password = lines[1]
-            .strip_prefix("00000000-0000-0000-0000-000000000000 INFO     ｉ [info]:  | new_password: \"")
+            .strip_prefix(
+                "00000000-0000-0000-0000-000000000000 INFO     ｉ [info]:  | new_password: \"",
+            )
             .and_then(|rest| rest.strip_suffix('"'))
             .unwrap();
         assert!(k.password_is("idm_admin", password));
-        let mut request = CliRequest::new(&["kanidmd", "recover-account", "-o", "json", "idm_admin"]);
+        let mut request =
+            CliRequest::new(&["kanidmd", "recover-account", "-o", "json", "idm_admin"]);
         request.uid = 0;
         let out = run(&k, &request);
         let lines: Vec<&str> = out.stdout.lines().collect();
@@ -117,10 +156,19 @@ mod tests {
     #[test]
     fn errors_still_exit_zero() {
         let k = Kanidm::new(KanidmConfig::new(KanidmVersion::V1_7));
-        let out = run(&k, &CliRequest::new(&["kanidmd", "recover-account", "ghost"]));
+        let out = run(
+            &k,
+            &CliRequest::new(&["kanidmd", "recover-account", "ghost"]),
+        );
         assert_eq!(out.exit_code, 0);
-        assert!(out.stdout.ends_with("ERROR    🚨 [error]: Error - you should inspect the logs.\n"));
-        let out = run(&k, &CliRequest::new(&["kanidmd", "recover-account", "ghost", "-o", "json"]));
+        assert!(
+            out.stdout
+                .ends_with("ERROR    🚨 [error]: Error - you should inspect the logs.\n")
+        );
+        let out = run(
+            &k,
+            &CliRequest::new(&["kanidmd", "recover-account", "ghost", "-o", "json"]),
+        );
         assert_eq!((out.exit_code, out.stderr.as_str()), (0, "\"error\"\n"));
     }
 }

@@ -61,10 +61,18 @@ mod tests {
     fn shapes_are_those_of_the_products() {
         let token = gitea_access_token();
         assert_eq!(token.len(), 40);
-        assert!(token.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         let secret = gitea_client_secret();
         assert_eq!(secret.len(), 4 + 52);
-        assert!(secret[4..].chars().all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c)));
+        assert!(
+            secret[4..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
+        );
         assert_ne!(gitea_client_secret(), secret);
     }
 }

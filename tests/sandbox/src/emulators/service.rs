@@ -41,7 +41,13 @@ impl EmulatorService {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let http_addr = listener.local_addr()?;
             tasks.push(serve(listener, instance.router()));
-            instances.insert(config.name, Running { instance, http_addr });
+            instances.insert(
+                config.name,
+                Running {
+                    instance,
+                    http_addr,
+                },
+            );
         }
         let instances = Arc::new(instances);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -51,7 +57,11 @@ impl EmulatorService {
             .route("/state/{instance}", get(state))
             .with_state(instances.clone());
         tasks.push(serve(listener, router));
-        Ok(Self { cli_addr, instances, tasks })
+        Ok(Self {
+            cli_addr,
+            instances,
+            tasks,
+        })
     }
 
     /// What `BRINGUP_EMULATOR_URL` is set to in emulated pods.
@@ -110,16 +120,28 @@ fn serve(listener: TcpListener, router: Router) -> JoinHandle<()> {
 
 type Instances = Arc<BTreeMap<String, Running>>;
 
-async fn run_cli(State(instances): State<Instances>, Path(name): Path<String>, axum::Json(request): axum::Json<CliRequest>) -> Response {
+async fn run_cli(
+    State(instances): State<Instances>,
+    Path(name): Path<String>,
+    axum::Json(request): axum::Json<CliRequest>,
+) -> Response {
     match instances.get(&name) {
         Some(running) => axum::Json(running.instance.run_cli(&request).to_wire()).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no emulated instance named {name}")).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no emulated instance named {name}"),
+        )
+            .into_response(),
     }
 }
 
 async fn state(State(instances): State<Instances>, Path(name): Path<String>) -> Response {
     match instances.get(&name) {
         Some(running) => axum::Json(running.instance.snapshot()).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no emulated instance named {name}")).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no emulated instance named {name}"),
+        )
+            .into_response(),
     }
 }

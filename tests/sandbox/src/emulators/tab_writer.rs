@@ -15,7 +15,11 @@ impl TabWriter {
     /// Renders lines of tab-terminated cells; the last cell of a line is not part of a column,
     /// exactly as in Go, so it gets no padding.
     pub fn render(&self, lines: &[Vec<String>]) -> String {
-        let columns = lines.iter().map(|l| l.len().saturating_sub(1)).max().unwrap_or(0);
+        let columns = lines
+            .iter()
+            .map(|l| l.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0);
         let widths: Vec<usize> = (0..columns)
             .map(|column| {
                 lines
@@ -50,7 +54,10 @@ impl TabWriter {
             let missing = cell_width.saturating_sub(text_width);
             out.extend(std::iter::repeat_n('\t', missing.div_ceil(self.tab_width)));
         } else {
-            out.extend(std::iter::repeat_n(self.pad_char, cell_width.saturating_sub(text_width)));
+            out.extend(std::iter::repeat_n(
+                self.pad_char,
+                cell_width.saturating_sub(text_width),
+            ));
         }
     }
 }
@@ -60,23 +67,41 @@ mod tests {
     use super::*;
 
     fn rows(items: &[&[&str]]) -> Vec<Vec<String>> {
-        items.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+        items
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect()
     }
 
     #[test]
     fn tab_padding_matches_products_example() {
-        let w = TabWriter { min_width: 0, tab_width: 8, padding: 1, pad_char: '\t', vertical_bars: false };
+        let w = TabWriter {
+            min_width: 0,
+            tab_width: 8,
+            padding: 1,
+            pad_char: '\t',
+            vertical_bars: false,
+        };
         let out = w.render(&rows(&[
             &["ID", "Name", "Type", "Enabled"],
             &["1", "kanidm", "OAuth2", "true"],
             &["2", "authentik-sso", "OAuth2", "true"],
         ]));
-        assert_eq!(out, "ID\tName\t\tType\tEnabled\n1\tkanidm\t\tOAuth2\ttrue\n2\tauthentik-sso\tOAuth2\ttrue\n");
+        assert_eq!(
+            out,
+            "ID\tName\t\tType\tEnabled\n1\tkanidm\t\tOAuth2\ttrue\n2\tauthentik-sso\tOAuth2\ttrue\n"
+        );
     }
 
     #[test]
     fn space_padding_matches_user_list_example() {
-        let w = TabWriter { min_width: 5, tab_width: 0, padding: 1, pad_char: ' ', vertical_bars: false };
+        let w = TabWriter {
+            min_width: 5,
+            tab_width: 0,
+            padding: 1,
+            pad_char: ' ',
+            vertical_bars: false,
+        };
         let out = w.render(&rows(&[
             &["ID", "Username", "Email", "IsActive", "IsAdmin", "2FA"],
             &["1", "gitea", "admin@example.com", "true", "true", "false"],
