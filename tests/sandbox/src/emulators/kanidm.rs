@@ -83,6 +83,7 @@ pub(crate) struct OAuth2Client {
     pub public: bool,
     pub redirect_urls: Vec<String>,
     pub scope_maps: BTreeMap<String, BTreeSet<String>>,
+    pub sup_scope_maps: BTreeMap<String, BTreeSet<String>>,
     pub basic_secret: Option<String>,
     pub pkce_disabled: bool,
     pub strict_redirect: bool,
@@ -137,6 +138,7 @@ pub struct KanidmOAuth2View {
     pub landing: String,
     pub redirect_urls: Vec<String>,
     pub scope_maps: BTreeMap<String, Vec<String>>,
+    pub sup_scope_maps: BTreeMap<String, Vec<String>>,
     pub basic_secret_sha256: Option<String>,
     pub pkce_disabled: bool,
     pub strict_redirect: bool,
@@ -398,6 +400,13 @@ impl KanidmState {
                 format!("{}: {{{}}}", self.spn(group), scopes.join(", ")),
             );
         }
+        for (group, scopes) in &client.sup_scope_maps {
+            let scopes: Vec<String> = scopes.iter().map(|s| format!("{s:?}")).collect();
+            put(
+                "oauth2_rs_sup_scope_map",
+                format!("{}: {{{}}}", self.spn(group), scopes.join(", ")),
+            );
+        }
         put("oauth2_rs_token_key", "hidden".into());
         if client.prefer_short_username {
             put("oauth2_prefer_short_username", "true".into());
@@ -447,6 +456,7 @@ impl KanidmState {
             public,
             redirect_urls: Vec::new(),
             scope_maps: BTreeMap::new(),
+            sup_scope_maps: BTreeMap::new(),
             basic_secret: (!public).then(|| alphanumeric(48)),
             pkce_disabled: false,
             strict_redirect: single("oauth2_strict_redirect_uri").as_deref() == Some("true"),
@@ -512,11 +522,13 @@ impl KanidmState {
         Ok(self.clients[self.client_index(name)?].basic_secret.clone())
     }
 
+    /// `POST /v1/oauth2/{name}/_scopemap/{group}` (or `_sup_scopemap` with `sup`).
     pub fn oauth2_set_scope_map(
         &mut self,
         name: &str,
         group: &str,
         scopes: &[String],
+        sup: bool,
     ) -> Result<(), KanidmError> {
         let index = self.client_index(name)?;
         let group = self.short_name(group).to_string();
@@ -528,17 +540,32 @@ impl KanidmState {
                 "invalid scope {bad}"
             )));
         }
-        self.clients[index]
-            .scope_maps
-            .insert(group, scopes.iter().cloned().collect());
+        let client = &mut self.clients[index];
+        let maps = if sup {
+            &mut client.sup_scope_maps
+        } else {
+            &mut client.scope_maps
+        };
+        maps.insert(group, scopes.iter().cloned().collect());
         self.counters.oauth2_modified += 1;
         Ok(())
     }
 
-    pub fn oauth2_delete_scope_map(&mut self, name: &str, group: &str) -> Result<(), KanidmError> {
+    pub fn oauth2_delete_scope_map(
+        &mut self,
+        name: &str,
+        group: &str,
+        sup: bool,
+    ) -> Result<(), KanidmError> {
         let index = self.client_index(name)?;
         let group = self.short_name(group).to_string();
-        self.clients[index].scope_maps.remove(&group);
+        let client = &mut self.clients[index];
+        let maps = if sup {
+            &mut client.sup_scope_maps
+        } else {
+            &mut client.scope_maps
+        };
+        maps.remove(&group);
         self.counters.oauth2_modified += 1;
         Ok(())
     }
@@ -663,6 +690,11 @@ impl KanidmState {
                     redirect_urls: c.redirect_urls.clone(),
                     scope_maps: c
                         .scope_maps
+                        .iter()
+                        .map(|(g, s)| (g.clone(), s.iter().cloned().collect()))
+                        .collect(),
+                    sup_scope_maps: c
+                        .sup_scope_maps
                         .iter()
                         .map(|(g, s)| (g.clone(), s.iter().cloned().collect()))
                         .collect(),

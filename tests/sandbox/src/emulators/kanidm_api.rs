@@ -34,6 +34,10 @@ pub fn router(kanidm: Arc<Kanidm>) -> Router {
             post(scopemap_set).delete(scopemap_delete),
         )
         .route(
+            "/v1/oauth2/{name}/_sup_scopemap/{group}",
+            post(sup_scopemap_set).delete(sup_scopemap_delete),
+        )
+        .route(
             "/v1/oauth2/{name}/_attr/{attr}",
             post(oauth2_attr_add).delete(oauth2_attr_remove),
         )
@@ -248,7 +252,7 @@ async fn scopemap_set(
     body: Bytes,
 ) -> Response {
     authorised(&k, &headers, true, |s| {
-        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?)
+        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?, false)
             .map(|()| Value::Null)
     })
 }
@@ -259,7 +263,30 @@ async fn scopemap_delete(
     headers: HeaderMap,
 ) -> Response {
     authorised(&k, &headers, true, |s| {
-        s.oauth2_delete_scope_map(&name, &group)
+        s.oauth2_delete_scope_map(&name, &group, false)
+            .map(|()| Value::Null)
+    })
+}
+
+async fn sup_scopemap_set(
+    State(k): State<Arc<Kanidm>>,
+    Path((name, group)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?, true)
+            .map(|()| Value::Null)
+    })
+}
+
+async fn sup_scopemap_delete(
+    State(k): State<Arc<Kanidm>>,
+    Path((name, group)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    authorised(&k, &headers, true, |s| {
+        s.oauth2_delete_scope_map(&name, &group, true)
             .map(|()| Value::Null)
     })
 }

@@ -180,13 +180,13 @@ pub fn run(kanidm: &Kanidm, request: &CliRequest) -> CliOutput {
         ["login"] => cli.login(&mut state),
         ["group", "create", name] => cli.group_create(&mut state, name, None),
         ["group", "create", name, manager] => cli.group_create(&mut state, name, Some(manager)),
-        ["group", "get", name] => cli.read(&mut state, |s| {
+        ["group", "get", name] => cli.read(&mut state, false, |s| {
             Ok(s.group(name)
                 .map(|g| s.group_entry(g))
                 .into_iter()
                 .collect())
         }),
-        ["group", "list"] => cli.read(&mut state, |s| {
+        ["group", "list"] => cli.read(&mut state, false, |s| {
             Ok(s.groups.iter().map(|g| s.group_entry(g)).collect())
         }),
         ["group", "create"] => clap_error(
@@ -424,12 +424,13 @@ impl Cli<'_> {
     fn read(
         &self,
         state: &mut KanidmState,
+        text_only: bool,
         op: impl FnOnce(&KanidmState) -> Result<Vec<Attrs>, KanidmError>,
     ) -> CliOutput {
         let mut out = CliOutput::default();
         match self.call(state, false, &mut out, |s| op(s)) {
             None => {}
-            Some(Ok(entries)) if self.json => {
+            Some(Ok(entries)) if self.json && !text_only => {
                 out.stdout.push_str(&format!(
                     "{}\n",
                     serde_json::to_string(&entries).unwrap_or_default()
@@ -517,11 +518,63 @@ impl Cli<'_> {
                 if !scopes.is_empty() =>
             {
                 let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-                self.write(state, |s| s.oauth2_set_scope_map(name, group, &scopes))
+                self.write(state, |s| {
+                    s.oauth2_set_scope_map(name, group, &scopes, false)
+                })
             }
-            ("create-scope-map" | "update-scope-map", _) => missing("<NAME> <GROUP> <SCOPES>..."),
+            ("create-sup-scope-map" | "update-sup-scope-map", [name, group, scopes @ ..])
+                if !scopes.is_empty() =>
+            {
+                let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+                self.write(state, |s| {
+                    s.oauth2_set_scope_map(name, group, &scopes, true)
+                })
+            }
+            (
+                "create-scope-map"
+                | "update-scope-map"
+                | "create-sup-scope-map"
+                | "update-sup-scope-map",
+                _,
+            ) => missing("<NAME> <GROUP> <SCOPES>..."),
             ("delete-scope-map", [name, group]) => {
-                self.write(state, |s| s.oauth2_delete_scope_map(name, group))
+                self.write(state, |s| s.oauth2_delete_scope_map(name, group, false))
+            }
+            ("delete-sup-scope-map", [name, group]) => {
+                self.write(state, |s| s.oauth2_delete_scope_map(name, group, true))
+            }
+            ("set-landing-url", [name, url]) => {
+                let attrs = patch("oauth2_rs_origin_landing", vec![url.to_string()]);
+                self.write(state, |s| s.oauth2_patch(name, &attrs))
+            }
+            ("set-displayname", [name, display]) => {
+                let attrs = patch("displayname", vec![display.to_string()]);
+                self.write(state, |s| s.oauth2_patch(name, &attrs))
+            }
+            ("set-name", [name, new_name]) => {
+                let attrs = patch("name", vec![new_name.to_string()]);
+                self.write(state, |s| s.oauth2_patch(name, &attrs))
+            }
+            // UNCONFIRMED: the strict-redirect toggles exist from 1.4, like the attribute.
+            ("enable-strict-redirect-url" | "disable-strict-redirect-url", [name])
+                if version.strict_redirect_on_create() =>
+            {
+                let value = if command.starts_with("enable") {
+                    "true"
+                } else {
+                    "false"
+                };
+                let attrs = patch("oauth2_strict_redirect_uri", vec![value.into()]);
+                self.write(state, |s| s.oauth2_patch(name, &attrs))
+            }
+            ("prefer-short-username" | "prefer-spn-username", [name]) => {
+                let value = if command == "prefer-short-username" {
+                    "true"
+                } else {
+                    "false"
+                };
+                let attrs = patch("oauth2_prefer_short_username", vec![value.into()]);
+                self.write(state, |s| s.oauth2_patch(name, &attrs))
             }
             ("show-basic-secret", [name]) => self.show_basic_secret(state, name),
             (reset, [name]) if reset == version.reset_secret_command() => {
@@ -529,7 +582,8 @@ impl Cli<'_> {
                 self.write(state, |s| s.oauth2_patch(name, &attrs))
             }
             ("get", [name]) => {
-                let mut out = self.read(state, |s| {
+                // `get` has no JSON rendering: it prints text whatever `-o` says.
+                let mut out = self.read(state, true, |s| {
                     Ok(s.client(name)
                         .map(|c| s.oauth2_entry(c))
                         .into_iter()
@@ -541,7 +595,7 @@ impl Cli<'_> {
                 }
                 out
             }
-            ("list", []) => self.read(state, |s| {
+            ("list", []) => self.read(state, false, |s| {
                 Ok(s.clients.iter().map(|c| s.oauth2_entry(c)).collect())
             }),
             ("delete", [name]) => self.write(state, |s| s.oauth2_delete(name)),
@@ -929,6 +983,54 @@ mod tests {
             "{}",
             stale.stderr
         );
+    }
+
+    #[test]
+    fn sup_scope_maps_renames_and_text_only_get() {
+        let k = kanidm(KanidmVersion::V1_7);
+        login(&k);
+        let oauth2 = |words: &[&str]| cmd(&k, &[&["system", "oauth2"], words].concat());
+        assert_eq!(
+            oauth2(&["create", "app", "App", "https://app.example.com"]).stdout,
+            "Success\n"
+        );
+        assert_eq!(
+            oauth2(&["update-sup-scope-map", "app", "idm_admins", "admin"]).stdout,
+            "Success\n"
+        );
+        assert_eq!(
+            oauth2(&["set-displayname", "app", "My App"]).stdout,
+            "Success\n"
+        );
+        assert_eq!(
+            oauth2(&["prefer-short-username", "app"]).stdout,
+            "Success\n"
+        );
+        let get = oauth2(&["get", "app", "-o", "json"]);
+        assert!(
+            get.stdout.starts_with("---\nclass: object\n"),
+            "{}",
+            get.stdout
+        );
+        assert!(get.stdout.contains("\ndisplayname: My App\n"));
+        assert!(
+            get.stdout
+                .contains("\noauth2_prefer_short_username: true\n")
+        );
+        assert!(
+            get.stdout
+                .contains("\noauth2_rs_sup_scope_map: idm_admins@idm.example.com: {\"admin\"}\n")
+        );
+        let list = oauth2(&["list", "-o", "json"]);
+        let parsed: Vec<Attrs> = serde_json::from_str(&list.stdout).unwrap();
+        assert_eq!(parsed[0]["name"], ["app"]);
+        assert_eq!(
+            oauth2(&["delete-sup-scope-map", "app", "idm_admins"]).stdout,
+            "Success\n"
+        );
+        assert!(k.snapshot().oauth2_clients[0].sup_scope_maps.is_empty());
+        let scopes = oauth2(&["update-scope-map", "app", "idm_admins"]);
+        assert_eq!(scopes.exit_code, 2);
     }
 
     #[test]
