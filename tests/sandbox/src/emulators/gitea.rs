@@ -11,6 +11,7 @@ use super::random::{gitea_access_token, gitea_client_secret, sha256_hex};
 
 /// A user that exists when the instance starts (the chart's admin).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GiteaUserSeed {
     pub username: String,
     pub password: String,
@@ -19,6 +20,7 @@ pub struct GiteaUserSeed {
 
 /// How an emulated Gitea instance starts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GiteaConfig {
     pub version: GiteaVersion,
     pub admin: Option<GiteaUserSeed>,

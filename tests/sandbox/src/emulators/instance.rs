@@ -21,6 +21,7 @@ pub enum ProductConfig {
 
 /// A named instance, e.g. `gitea` or `kanidm`; pods name it in `BRINGUP_EMULATOR_INSTANCE`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceConfig {
     pub name: String,
     pub product: ProductConfig,
@@ -74,5 +75,38 @@ impl Instance {
             Self::Gitea(gitea) => InstanceSnapshot::Gitea(gitea.snapshot()),
             Self::Kanidm(kanidm) => InstanceSnapshot::Kanidm(kanidm.snapshot()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_read_from_yaml_and_refuse_unknown_fields() {
+        let yaml = "- name: gitea\n  product:\n    product: gitea\n    version: {flavor: forgejo, major: 11}\n    admin: {username: root_admin, password: pw, email: a@example.com}\n    app_url: http://gitea/\n    run_user: git\n    run_uid: 1000\n    config_path: /data/gitea/conf/app.ini\n- name: kanidm\n  product: {product: kanidm, version: '1.3', domain: idm.example.com, origin: https://idm.example.com}\n";
+        let configs: Vec<InstanceConfig> = serde_yaml::from_str(yaml).unwrap();
+        let gitea = Instance::new(configs[0].product.clone());
+        let InstanceSnapshot::Gitea(snapshot) = gitea.snapshot() else {
+            panic!("not gitea")
+        };
+        assert_eq!(snapshot.version, "11.0.1+gitea-1.22.0");
+        assert_eq!(snapshot.users[0].username, "root_admin");
+        let kanidm = Instance::new(configs[1].product.clone());
+        let InstanceSnapshot::Kanidm(snapshot) = kanidm.snapshot() else {
+            panic!("not kanidm")
+        };
+        assert_eq!(snapshot.version, "1.3.3");
+        let typo = "product: kanidm\nversion: '1.7'\ndomain: d\norigin: o\ndomian: x\n";
+        assert!(serde_yaml::from_str::<ProductConfig>(typo).is_err());
+    }
+
+    #[test]
+    fn programs_of_another_image_are_not_found() {
+        let kanidm = Instance::new(ProductConfig::Kanidm(KanidmConfig::new(
+            super::super::kanidm_version::KanidmVersion::V1_7,
+        )));
+        let out = kanidm.run_cli(&CliRequest::new(&["/usr/local/bin/gitea", "admin"]));
+        assert_eq!(out, CliOutput::fail("sh: gitea: not found\n", 127));
     }
 }

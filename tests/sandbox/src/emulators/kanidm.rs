@@ -29,6 +29,7 @@ pub const SESSION_EXPIRY_HOURS: i64 = 8;
 
 /// How an emulated Kanidm server starts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KanidmConfig {
     pub version: KanidmVersion,
     /// `domain` in server.toml; SPNs are `name@domain`.

@@ -1,4 +1,10 @@
 //! Emulators of the Gitea/Forgejo and Kanidm CLIs and HTTP APIs, served to emulated pods.
+//!
+//! Contract with the pod exec layer: put symlinks `gitea`, `forgejo`, `kanidm`, `kanidmd` and
+//! `su` → the `sandbox-emu` binary first in the exec's PATH and set `BRINGUP_EMULATOR_URL`
+//! ([`EmulatorService::cli_url`]), `BRINGUP_EMULATOR_INSTANCE` (the instance name) and
+//! `BRINGUP_EMULATOR_UID` (the container's uid: 0 for the rootful Gitea image, 1000 rootless).
+//! Forward the pod's service port to [`EmulatorService::http_addr`].
 
 pub mod cli_exchange;
 pub mod gitea;
