@@ -359,6 +359,51 @@ async fn gitea_oauth2_apps_rotate_on_patch_and_hide_secrets() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn gitea_users_who_must_change_their_password_are_refused() {
+    let (service, base) = start(GiteaVersion::Gitea { minor: 23 }).await;
+    let request = bringup_sandbox::emulators::CliRequest::new(&[
+        "gitea",
+        "admin",
+        "user",
+        "create",
+        "--username",
+        "renovate",
+        "--email",
+        "r@example.com",
+        "--password",
+        "pw123456",
+    ]);
+    assert_eq!(service.run_cli("gitea", &request).unwrap().exit_code, 0);
+    let http = reqwest::Client::new();
+    let (status, body) = json_of(
+        http.get(format!("{base}/api/v1/users/renovate/tokens"))
+            .basic_auth("renovate", Some("pw123456"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body,
+        json!({"message": "You must change your password. Change it at: http://localhost:3000//user/change_password"})
+    );
+    let (status, body) = json_of(
+        http.get(format!("{base}/api/v1/users/renovate/tokens"))
+            .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!([])),
+        "a site admin may list another user's tokens"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kanidm_rest_auth_and_oauth2() {
     let (service, _) = start(GiteaVersion::Gitea { minor: 24 }).await;
     let kanidm = service.kanidm("kanidm").unwrap();

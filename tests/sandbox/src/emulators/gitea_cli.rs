@@ -89,6 +89,12 @@ const GENERATE_TOKEN_FLAGS: &[FlagSpec] = &[
     FlagSpec::new("scopes", Str),
 ];
 
+const MUST_CHANGE_FLAGS: &[FlagSpec] = &[
+    FlagSpec::aliased("all", &["A"], Bool),
+    FlagSpec::aliased("exclude", &["e"], StringSlice),
+    FlagSpec::new("unset", Bool),
+];
+
 /// How a command ended other than with success.
 enum Failure {
     /// `Command error: <msg>` on stderr, exit 1 (`cmd/main.go: RunMainApp`).
@@ -210,6 +216,7 @@ fn dispatch(
         }
         "user generate-access-token" => GENERATE_TOKEN_FLAGS.to_vec(),
         "user list" => vec![FlagSpec::new("admin", Bool)],
+        "user must-change-password" => MUST_CHANGE_FLAGS.to_vec(),
         _ => return Err(Failure::UnknownCommand(words[2].to_string())),
     };
     specs.extend_from_slice(CONFIG_FLAGS);
@@ -237,6 +244,7 @@ fn dispatch(
         "auth delete" => delete_source(&mut state, &env, &flags),
         "user create" => create_user(&mut state, &env, &flags, out),
         "user generate-access-token" => generate_token(&mut state, &env, &flags, out),
+        "user must-change-password" => must_change_password(&mut state, &env, &flags, out),
         _ => list_users(&state, &env, &flags, out),
     }
 }
@@ -644,6 +652,42 @@ fn generate_token(
             token.token
         ));
     }
+    Ok(())
+}
+
+/// `admin user must-change-password [--all] [--exclude U] [--unset] [USER...]`; the count is
+/// of matched users (SQLite's rows-affected).
+fn must_change_password(
+    state: &mut GiteaState,
+    env: &Settings,
+    flags: &ParsedFlags,
+    out: &mut CliOutput,
+) -> Result<(), Failure> {
+    if flags.args.is_empty() && !flags.is_set("all") {
+        return Err(Failure::Command(
+            "either usernames or --all must be provided".into(),
+        ));
+    }
+    env.load(state)?;
+    let value = !flags.bool("unset");
+    let all = flags.bool("all");
+    let names: Vec<String> = flags.args.iter().map(|n| n.to_lowercase()).collect();
+    let exclude: Vec<String> = flags
+        .slice("exclude")
+        .iter()
+        .map(|n| n.to_lowercase())
+        .collect();
+    let mut count = 0;
+    for user in &mut state.users {
+        let name = user.name.to_lowercase();
+        if (all || names.contains(&name)) && !exclude.contains(&name) {
+            user.must_change_password = value;
+            count += 1;
+        }
+    }
+    out.stdout.push_str(&format!(
+        "Updated {count} users setting MustChangePassword to {value}\n"
+    ));
     Ok(())
 }
 
@@ -1084,6 +1128,55 @@ mod tests {
                 .starts_with("Access token was successfully created: ")
         );
         assert_eq!(old.snapshot().tokens[0].scopes, Vec::<String>::new());
+    }
+
+    #[test]
+    fn must_change_password_is_set_on_later_users_and_can_be_unset() {
+        let g = gitea(GiteaVersion::Gitea { minor: 24 });
+        let out = run_as(
+            &g,
+            1000,
+            &[
+                "gitea",
+                "admin",
+                "user",
+                "create",
+                "--username",
+                "ci",
+                "--email",
+                "ci@example.com",
+                "--password",
+                "pw123456",
+            ],
+        );
+        assert_eq!(out.exit_code, 0);
+        assert!(g.snapshot().users[1].must_change_password);
+        let out = run_as(
+            &g,
+            1000,
+            &[
+                "gitea",
+                "admin",
+                "user",
+                "must-change-password",
+                "--unset",
+                "ci",
+            ],
+        );
+        assert_eq!(
+            out,
+            CliOutput::ok("Updated 1 users setting MustChangePassword to false\n")
+        );
+        assert!(!g.snapshot().users[1].must_change_password);
+        let out = run_as(
+            &g,
+            1000,
+            &["gitea", "admin", "user", "must-change-password"],
+        );
+        assert_eq!(
+            out.stderr,
+            "Command error: either usernames or --all must be provided\n"
+        );
     }
 
     #[test]
