@@ -1180,6 +1180,67 @@ mod tests {
     }
 
     #[test]
+    fn delete_vertical_bars_and_random_passwords() {
+        let g = gitea(GiteaVersion::Gitea { minor: 21 });
+        assert_eq!(run_as(&g, 1000, ADD).exit_code, 0);
+        let bars = run_as(
+            &g,
+            1000,
+            &["gitea", "admin", "auth", "list", "--vertical-bars"],
+        );
+        assert_eq!(
+            bars.stdout,
+            "ID\t|Name\t|Type\t|Enabled\n1\t|Dex\t|OAuth2\t|true\n"
+        );
+        let out = run_as(&g, 1000, &["gitea", "admin", "auth", "delete"]);
+        assert_eq!(
+            out,
+            CliOutput::fail("Command error: --id flag is missing\n", 1)
+        );
+        assert_eq!(
+            run_as(&g, 1000, &["gitea", "admin", "auth", "delete", "--id", "1"]),
+            CliOutput::default()
+        );
+        let out = run_as(&g, 1000, &["gitea", "admin", "auth", "delete", "--id", "1"]);
+        assert_eq!(
+            out.stderr,
+            "Command error: login source does not exist [id: 1]\n"
+        );
+        assert_eq!(g.snapshot().counters.auth_sources_deleted, 1);
+        let out = run_as(
+            &g,
+            1000,
+            &[
+                "gitea",
+                "admin",
+                "user",
+                "create",
+                "--name",
+                "ann",
+                "--email",
+                "ann@example.com",
+                "--random-password",
+                "--random-password-length",
+                "20",
+            ],
+        );
+        assert_eq!(
+            out.stderr,
+            "--name flag is deprecated. Use --username instead.\n"
+        );
+        let first = out.stdout.lines().next().unwrap();
+        let password = first
+            .strip_prefix("generated random password is '")
+            .and_then(|p| p.strip_suffix('\''))
+            .unwrap();
+        assert_eq!(password.len(), 20);
+        assert_eq!(
+            out.stdout.lines().nth(1),
+            Some("New user 'ann' has been successfully created!")
+        );
+    }
+
+    #[test]
     fn user_list_is_space_padded() {
         let g = gitea(GiteaVersion::Gitea { minor: 24 });
         let out = run_as(&g, 1000, &["gitea", "admin", "user", "list"]);
