@@ -10,6 +10,7 @@ pub mod controllers;
 pub mod discovery;
 pub mod echo_emulator;
 pub mod emulator;
+pub mod emulators;
 pub mod exec;
 pub mod extensions;
 pub mod faults;
