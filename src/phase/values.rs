@@ -295,7 +295,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains(":1:1: error: a values file must be a mapping"),
+            error.contains(":1:1: a values file must be a mapping"),
             "{error}"
         );
     }
