@@ -107,7 +107,7 @@ impl FakeCluster {
     pub fn mutating_calls(&self) -> Vec<Call> {
         self.calls()
             .into_iter()
-            .filter(|c| !matches!(c.verb, "get" | "list" | "identity"))
+            .filter(|c| !matches!(c.verb, "get" | "list" | "identity" | "connect"))
             .collect()
     }
 
@@ -116,7 +116,9 @@ impl FakeCluster {
             verb,
             what: what.clone(),
         });
-        if self.read_only && !matches!(verb, "get" | "list" | "identity") {
+        // Like the real cluster: a read-only view may port-forward (probes read through it),
+        // never exec or write.
+        if self.read_only && !matches!(verb, "get" | "list" | "identity" | "connect") {
             return Err(ClusterError::DryRunViolation {
                 operation: format!("{verb} {what}"),
             });

@@ -25,12 +25,13 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, Step
         Some(SkipIf::Request(request)) => {
             let safe_method =
                 matches!(request.method.to_ascii_uppercase().as_str(), "GET" | "HEAD");
-            if ctx.cluster.read_only()
-                && !(HttpEndpoint::opens_read_only(&spec.target) && safe_method)
-            {
-                return Ok(Probe::Unknown(
-                    "skip_if request needs a port-forward or a non-GET request".into(),
-                ));
+            // A port-forward stores nothing, so a dry run may open one; a non-GET request
+            // might change the service behind it.
+            if ctx.cluster.read_only() && !safe_method {
+                return Ok(Probe::Unknown(format!(
+                    "skip_if sends {}, which a read-only command does not",
+                    request.method.to_ascii_uppercase()
+                )));
             }
             let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
             let answer = send(ctx, spec, &endpoint, request).await?;

@@ -66,11 +66,6 @@ impl Answer {
 }
 
 impl HttpEndpoint {
-    /// Whether opening this target sends nothing to the API server that a dry run forbids.
-    pub fn opens_read_only(target: &HttpTarget) -> bool {
-        matches!(target, HttpTarget::Url(_))
-    }
-
     pub async fn open(
         ctx: &StepContext<'_>,
         target: &HttpTarget,
