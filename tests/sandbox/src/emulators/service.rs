@@ -69,6 +69,11 @@ impl EmulatorService {
         format!("http://{}", self.cli_addr)
     }
 
+    /// The instances' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.instances.keys().cloned().collect()
+    }
+
     /// Where the instance's product API listens; `None` for an unknown instance.
     pub fn http_addr(&self, instance: &str) -> Option<SocketAddr> {
         self.instances.get(instance).map(|r| r.http_addr)
@@ -102,11 +107,18 @@ impl EmulatorService {
     }
 }
 
-impl Drop for EmulatorService {
-    fn drop(&mut self) {
+impl EmulatorService {
+    /// Stops every listener; the state stays readable.
+    pub fn stop(&self) {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+impl Drop for EmulatorService {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
