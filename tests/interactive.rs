@@ -5,10 +5,10 @@ mod common;
 
 use common::{Env, assert_exit, stderr};
 
-/// Runs `bringup ARGS` on a pseudo-terminal, typing `input` (a line at a time, after a pause
-/// so the question is on screen), and returns the exit code and everything the terminal showed.
-fn on_terminal(env: &Env, args: &str, input: &str) -> (i32, String) {
-    use std::io::Write as _;
+/// Runs `bringup ARGS` on a pseudo-terminal and answers each question once its text is on
+/// screen (`(question, answer)` in order); returns the exit code and everything shown.
+fn on_terminal(env: &Env, args: &str, answers: &[(&str, &str)]) -> (i32, String) {
+    use std::io::{Read as _, Write as _};
     let bringup = assert_cmd::cargo::cargo_bin("bringup");
     let mut child = std::process::Command::new("script")
         .args([
@@ -27,27 +27,52 @@ fn on_terminal(env: &Env, args: &str, input: &str) -> (i32, String) {
         .spawn()
         .expect("`script` (util-linux) runs");
     let mut stdin = child.stdin.take().unwrap();
-    for line in input.lines() {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        stdin.write_all(format!("{line}\r").as_bytes()).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0 || tx.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = String::new();
+    let mut transcript = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for (question, answer) in answers {
+        while !screen.contains(question) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{question}` never appeared:\n{screen}"
+            );
+            if let Ok(bytes) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                screen.push_str(&String::from_utf8_lossy(&bytes));
+                transcript.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        // The question is on screen; give the prompt a moment to read the terminal.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        stdin.write_all(format!("{answer}\r").as_bytes()).unwrap();
         stdin.flush().unwrap();
+        screen.clear();
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = child.wait().unwrap();
     drop(stdin);
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    reader.join().unwrap();
+    while let Ok(bytes) = rx.try_recv() {
+        transcript.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    (status.code().unwrap_or(-1), transcript)
 }
 
 #[test]
 fn the_confirmation_names_context_server_and_plan_and_no_changes_nothing() {
     let env = Env::new("basic-cluster", "basic");
-    let (code, screen) = on_terminal(&env, "run", "n");
+    let (code, screen) = on_terminal(&env, "run", &[("Go ahead?", "n")]);
     assert!(screen.contains("context:    sandbox"), "{screen}");
     assert!(screen.contains("API server: http://127.0.0.1:"), "{screen}");
-    assert!(screen.contains("Go ahead?"), "{screen}");
+    assert!(screen.contains("Plan: 5 to run"), "{screen}");
     assert_eq!(code, 130, "declined: {screen}");
     let writes: Vec<_> = env
         .audit()
@@ -62,7 +87,7 @@ fn the_confirmation_names_context_server_and_plan_and_no_changes_nothing() {
     );
     assert!(env.secret("global", "app.admin").is_none());
 
-    let (code, screen) = on_terminal(&env, "run", "y");
+    let (code, screen) = on_terminal(&env, "run", &[("Go ahead?", "y")]);
     assert_eq!(code, 0, "{screen}");
     assert!(env.secret("global", "app.admin").is_some());
 }
@@ -71,9 +96,12 @@ fn the_confirmation_names_context_server_and_plan_and_no_changes_nothing() {
 fn a_prompt_step_asks_with_hidden_input_and_stores_the_answer() {
     let env = Env::new("basic-cluster", "prompting");
     let answer = "cf-t0ken-typed-by-a-person";
-    let (code, screen) = on_terminal(&env, "run", &format!("y\n{answer}"));
+    let (code, screen) = on_terminal(
+        &env,
+        "run",
+        &[("Go ahead?", "y"), ("Cloudflare API token", answer)],
+    );
     assert_eq!(code, 0, "{screen}");
-    assert!(screen.contains("Cloudflare API token"), "{screen}");
     assert!(
         !screen.contains(answer),
         "the hidden answer was echoed: {screen}"

@@ -35,7 +35,7 @@ impl Decider for TerminalDecider {
         eprintln!();
         eprintln!("context:    {}", confirmation.context);
         eprintln!("API server: {}", confirmation.server);
-        eprintln!("plan:       {plan}");
+        eprintln!("{plan}");
         for removed in &confirmation.removes {
             eprintln!("forget:     {removed}");
         }
