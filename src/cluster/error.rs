@@ -6,9 +6,9 @@
 /// reach an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("{kind} {name} not found")]
+    #[error("{kind} \"{name}\" not found")]
     NotFound { kind: String, name: String },
-    #[error("{kind} {name} already exists")]
+    #[error("{kind} \"{name}\" already exists")]
     AlreadyExists { kind: String, name: String },
     #[error("{kind} {name} was changed by someone else (resourceVersion conflict)")]
     Conflict { kind: String, name: String },
