@@ -61,6 +61,8 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
         state
             .put_object(json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "default", "namespace": ns } }))
             .with_context(|| format!("creating serviceaccount {ns}/default"))?;
+        crate::root_ca::publish(state, ns)
+            .with_context(|| format!("creating configmap {ns}/{}", crate::root_ca::NAME))?;
     }
     for (i, pod) in file.pods.iter().enumerate() {
         state.put_object(pod.to_object(i)).with_context(|| {
@@ -95,8 +97,11 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
 }
 
 /// `DIR/env`: shell-sourceable addresses of what the sandbox runs (`BAO_ADDR_0=...`).
-fn write_env_file(dir: &Path, openbao: Option<&OpenBao>) -> anyhow::Result<()> {
-    let mut text = format!("KUBECONFIG={}\n", dir.join("kubeconfig").display());
+fn write_env_file(dir: &Path, api_server: &str, openbao: Option<&OpenBao>) -> anyhow::Result<()> {
+    let mut text = format!(
+        "KUBECONFIG={}\nKUBERNETES_HOST={api_server}\n",
+        dir.join("kubeconfig").display()
+    );
     if let Some(openbao) = openbao {
         text.push_str(&format!("BAO_BIN={}\n", openbao.binary().display()));
         for index in 0..openbao.count() {
@@ -172,10 +177,10 @@ impl Sandbox {
             .context("preparing the pods' directories")?,
         );
         state.set_extensions(runtime.extensions(&state));
-        write_env_file(&options.dir, openbao.as_deref())?;
         let (listener, addr) = server::bind(options.port.unwrap_or(0))
             .await
             .with_context(|| format!("binding 127.0.0.1:{}", options.port.unwrap_or(0)))?;
+        write_env_file(&options.dir, &format!("http://{addr}"), openbao.as_deref())?;
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), rx));
         let controller = {
@@ -266,6 +271,8 @@ pub struct SandboxHandle {
     url: String,
     dir: PathBuf,
     state: Arc<ServerState>,
+    openbao: Option<Arc<OpenBao>>,
+    runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -293,7 +300,12 @@ impl SandboxHandle {
                 runtime.block_on(async move {
                     match Sandbox::start(options).await {
                         Ok(sandbox) => {
-                            let _ = ready_tx.send(Ok((sandbox.url(), sandbox.state().clone())));
+                            let _ = ready_tx.send(Ok((
+                                sandbox.url(),
+                                sandbox.state().clone(),
+                                sandbox.openbao().cloned(),
+                                tokio::runtime::Handle::current(),
+                            )));
                             let _ = stop_rx.await;
                             sandbox.shutdown().await;
                         }
@@ -303,7 +315,7 @@ impl SandboxHandle {
                     }
                 });
             })?;
-        let (url, state) = ready_rx
+        let (url, state, openbao, runtime) = ready_rx
             .recv()
             .context("the sandbox thread ended before it was ready")??;
         let dir = state.dir.clone();
@@ -311,6 +323,8 @@ impl SandboxHandle {
             url,
             dir,
             state,
+            openbao,
+            runtime,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -334,6 +348,44 @@ impl SandboxHandle {
 
     pub fn state(&self) -> &Arc<ServerState> {
         &self.state
+    }
+
+    /// The OpenBao servers behind the pods, for their addresses.
+    pub fn openbao(&self) -> Option<&Arc<OpenBao>> {
+        self.openbao.as_ref()
+    }
+
+    /// Stops OpenBao server `index` and starts it again on its data: it comes back sealed.
+    pub fn restart_openbao(&self, index: usize) -> anyhow::Result<()> {
+        self.on_openbao(index, |openbao| async move { openbao.restart(index).await })
+    }
+
+    /// Stops OpenBao server `index`, deletes its data and starts it again uninitialised.
+    pub fn wipe_openbao(&self, index: usize) -> anyhow::Result<()> {
+        self.on_openbao(index, |openbao| async move { openbao.wipe(index).await })
+    }
+
+    /// Runs `work` on the sandbox's runtime: the servers it starts die with the thread that
+    /// spawned them (PR_SET_PDEATHSIG), so they must be spawned from the sandbox's own workers.
+    fn on_openbao<F, Fut>(&self, index: usize, work: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(Arc<OpenBao>) -> Fut,
+        Fut:
+            std::future::Future<Output = Result<(), crate::openbao::OpenBaoError>> + Send + 'static,
+    {
+        let openbao = self
+            .openbao
+            .clone()
+            .filter(|o| index < o.count())
+            .with_context(|| format!("the sandbox runs no OpenBao server {index}"))?;
+        let (done, wait) = std::sync::mpsc::channel();
+        let task = work(openbao);
+        self.runtime.spawn(async move {
+            let _ = done.send(task.await);
+        });
+        wait.recv()
+            .context("the sandbox stopped while OpenBao was restarting")?
+            .map_err(anyhow::Error::from)
     }
 }
 
