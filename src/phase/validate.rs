@@ -890,8 +890,40 @@ fn template_rules(kind: &str) -> &'static [Rule] {
         no_secret(&["for", "http", "target", "url"], URL),
         no_secret(&["for", "http", "path"], URL),
     ];
+    // Every vault kind reaches its server the same way; `vault.tls.ca` is a reference, not a
+    // template. The kinds render exactly these fields (src/steps/vault/).
+    const VAULT_INIT: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+    ];
+    const VAULT_UNSEAL: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+        rule(&["raft_join", "leader_api_addr"]),
+        rule(&["raft_join", "leader_ca_cert"]),
+    ];
+    const VAULT_CONFIG: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+        rule(&["mounts", "*", "type"]),
+        rule(&["mounts", "*", "description"]),
+        rule(&["mounts", "*", "options", "*"]),
+        rule(&["auth", "*", "description"]),
+        rule(&["auth", "*", "config", "*", "**"]),
+        rule(&["auth", "*", "roles", "*", "*", "**"]),
+        rule(&["policies", "*"]),
+    ];
+    const VAULT_KV: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+        rule(&["paths", "*", "*", "template"]),
+    ];
     match kind {
         "secret" => SECRET,
+        "vault-init" | "vault-root-token" => VAULT_INIT,
+        "vault-unseal" => VAULT_UNSEAL,
+        "vault-config" => VAULT_CONFIG,
+        "vault-kv" => VAULT_KV,
         "apply" => APPLY,
         "exec" => EXEC,
         "http" => HTTP,
@@ -995,9 +1027,11 @@ impl Checker<'_> {
         let rules = template_rules(step.kind.name());
         for (path, scalar, is_key) in found {
             let field = render_path(&path);
-            let rule = rules
-                .iter()
-                .find(|r| matches(r.pattern, &path) && (!is_key || r.pattern.ends_with(&["**"])));
+            // A key is rendered only inside a `**` subtree, not as the subtree's own name.
+            let rule = rules.iter().find(|r| {
+                matches(r.pattern, &path)
+                    && (!is_key || (r.pattern.ends_with(&["**"]) && path.len() >= r.pattern.len()))
+            });
             let Some(rule) = rule else {
                 self.push(
                     place

@@ -137,6 +137,8 @@ impl VaultClient {
             )))
         })?;
         let status = response.status().as_u16();
+        // Method, path and status only: paths are never secret, bodies and tokens may be.
+        tracing::debug!(server = %self.label, %method, path, status, "openbao request");
         let text = response.text().await.map_err(|e| {
             StepError::Transient(self.redactor.redact(&format!(
                 "OpenBao {}: {method} /v1/{path}: reading the answer: {e}",

@@ -104,6 +104,10 @@ fn write_env_file(dir: &Path, api_server: &str, openbao: Option<&OpenBao>) -> an
     );
     if let Some(openbao) = openbao {
         text.push_str(&format!("BAO_BIN={}\n", openbao.binary().display()));
+        text.push_str(&format!(
+            "BAO_AUDIT_LOG={}\n",
+            openbao.audit_log_path().display()
+        ));
         for index in 0..openbao.count() {
             text.push_str(&format!("BAO_ADDR_{index}={}\n", openbao.api_addr(index)));
         }
