@@ -137,6 +137,11 @@ impl Sandbox {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating sandbox dir {}", options.dir.display()))?;
+        // Absolute: the OpenBao servers run in their own directories, where a relative
+        // `--dir .sandbox` would point nowhere.
+        let mut options = options;
+        options.dir = std::fs::canonicalize(&options.dir)
+            .with_context(|| format!("resolving sandbox dir {}", options.dir.display()))?;
         let cluster_file = ClusterFile::load(&options.cluster_file)?;
         let mut registry = Registry::builtin();
         for r in &cluster_file.resources {
