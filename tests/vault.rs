@@ -890,3 +890,25 @@ fn keys_and_root_token_never_appear_in_output_logs_checkpoint_events_or_urls_and
         }
     }
 }
+
+#[test]
+fn the_default_phases_validate_and_external_secrets_follows_vault() {
+    let bringup = |args: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("bringup"))
+            .args(args)
+            .args(["--phases", &repo().join("phases").display().to_string()])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let validate = bringup(&["validate"]);
+    assert_exit(&validate, 0);
+    assert!(stdout(&validate).contains("no problems found"));
+    let graph = bringup(&["graph"]);
+    assert_exit(&graph, 0);
+    assert!(
+        stdout(&graph).contains("p_vault --> p_external_secrets"),
+        "{}",
+        stdout(&graph)
+    );
+}

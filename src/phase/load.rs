@@ -881,6 +881,16 @@ mod tests {
     }
 
     #[test]
+    fn values_files_beside_the_phases_are_not_phases() {
+        for name in ["values.yaml", "sandbox-values.yaml", "prod-values.yml"] {
+            assert!(is_values_file(Path::new(name)), "{name}");
+        }
+        for name in ["20-vault.yaml", "values-check.yaml", "novalues.yaml"] {
+            assert!(!is_values_file(Path::new(name)), "{name}");
+        }
+    }
+
+    #[test]
     fn loads_every_kind_with_positions_dropped_and_types_kept() {
         let set = load(&[(
             "a.yaml",

@@ -1394,6 +1394,35 @@ mod tests {
     }
 
     #[test]
+    fn vault_kinds_render_their_fields_and_only_values_and_nested_keys() {
+        let config = |auth: &str| {
+            problems(
+                &format!(
+                    "  - id: s\n    kind: vault-config\n    vault: {{pod: {{namespace: vault, name: vault-0}}}}\n    auth:\n      k8s:\n        type: kubernetes\n{auth}"
+                ),
+                json!({"host": "h"}),
+            )
+        };
+        assert_eq!(
+            config(
+                "        config: {kubernetes_host: \"{{ values.host }}\", list: [\"{{ values.host }}\"], map: {\"{{ values.host }}\": x}}\n        roles: {r: {ttl: \"{{ values.host }}\"}}\n"
+            ),
+            ""
+        );
+        let key = config("        config: {\"{{ values.host }}\": x}\n");
+        assert!(key.contains("is not a template"), "{key}");
+        let role = config("        roles: {\"{{ values.host }}\": {ttl: 1h}}\n");
+        assert!(role.contains("is not a template"), "{role}");
+        let unknown = config("        config: {kubernetes_host: \"{{ values.hots }}\"}\n");
+        assert!(unknown.contains("unknown value `values.hots`"), "{unknown}");
+        let join = problems(
+            "  - id: s\n    kind: vault-unseal\n    vault: {pod: {namespace: vault, selector: a=b}}\n    raft_join: {leader_api_addr: \"{{ values.host }}\"}\n",
+            json!({"host": "h"}),
+        );
+        assert_eq!(join, "");
+    }
+
+    #[test]
     fn template_positions_in_block_scalars_point_at_the_line() {
         let step = format!("{EXEC}    stdin: |\n      first line\n      {{{{ values.nope }}}}\n");
         let text = problems(&step, json!({}));
