@@ -817,10 +817,27 @@ fn keys_and_root_token_never_appear_in_output_logs_checkpoint_events_or_urls_and
  {
     let env = env("default.yaml");
 
-    // plan before anything: every Vault step listed, no write to the cluster or to OpenBao.
-    let plan = bringup(&env, &["plan"], &["-vv"]);
+    // plan before anything: every Vault step listed, no write to the cluster or to OpenBao;
+    // its probes read OpenBao through port-forwards.
+    let plan = bringup(&env, &["plan", "--probe"], &["-vv"]);
     assert_exit(&plan, 0);
     let table = stdout(&plan);
+    let line = |table: &str, step: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{step} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line(&table, "vault/init")
+            .contains("probe: needs work (OpenBao pod vault/vault-0 is not initialised)"),
+        "{table}"
+    );
+    assert!(
+        line(&table, "vault/unseal").contains("probe: needs work (sealed: pod vault/vault-0)"),
+        "{table}"
+    );
     for step in [
         "vault/pods-ready",
         "vault/init",
@@ -845,7 +862,20 @@ fn keys_and_root_token_never_appear_in_output_logs_checkpoint_events_or_urls_and
     let probe = bringup(&env, &["plan", "--probe"], &["-vv"]);
     assert_exit(&probe, 0);
     let probed = stdout(&probe);
-    assert!(probed.contains("vault/unseal"), "{probed}");
+    for step in [
+        "vault/init",
+        "vault/unseal",
+        "vault/configure",
+        "vault/seed",
+    ] {
+        assert!(
+            line(&probed, step).contains("probe: done"),
+            "{step}: {probed}"
+        );
+    }
+    let verify = bringup(&env, &["verify"], &["-vv"]);
+    assert_exit(&verify, 0);
+    assert_eq!(logged_writes(&stderr(&verify)), vec![]);
     assert_eq!(cluster_writes(&env, cluster_before), Vec::<String>::new());
     assert_eq!(logged_writes(&stderr(&probe)), vec![]);
     let probe_json = bringup(&env, &["plan", "--probe"], &["-o", "json"]);
@@ -864,6 +894,7 @@ fn keys_and_root_token_never_appear_in_output_logs_checkpoint_events_or_urls_and
         ("second run stdout", stdout(&second)),
         ("second run stderr at -vvv", stderr(&second)),
         ("plan --probe", format!("{}{}", probed, stderr(&probe))),
+        ("verify", format!("{}{}", stdout(&verify), stderr(&verify))),
         ("plan --probe -o json", stdout(&probe_json)),
         ("checkpoint", env.checkpoint_text()),
         (

@@ -116,7 +116,8 @@ impl FakeCluster {
             verb,
             what: what.clone(),
         });
-        if self.read_only && !matches!(verb, "get" | "list" | "identity") {
+        // A port-forward changes nothing, as in KubeCluster and ReadOnlyCluster.
+        if self.read_only && !matches!(verb, "get" | "list" | "identity" | "connect") {
             return Err(ClusterError::DryRunViolation {
                 operation: format!("{verb} {what}"),
             });
