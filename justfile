@@ -16,10 +16,13 @@ demo: build
     rm -rf {{sandbox_dir}}
     ./target/debug/bringup-sandbox up --cluster tests/sandbox/clusters/default.yaml --dir {{sandbox_dir}} --detach
     trap './target/debug/bringup-sandbox down --dir {{sandbox_dir}}' EXIT
-    export KUBECONFIG="$PWD/{{sandbox_dir}}/kubeconfig"
-    ./target/debug/bringup run --phases phases --values phases/sandbox-values.yaml --yes
+    # KUBECONFIG and KUBERNETES_HOST (the sandbox's random address, which OpenBao's
+    # Kubernetes auth calls for TokenReview: OpenBao runs on this machine, not in a pod)
+    set -a; source {{sandbox_dir}}/env; set +a
+    values=(--values phases/sandbox-values.yaml --set "vault.kubernetes_host=$KUBERNETES_HOST")
+    ./target/debug/bringup run --phases phases "${values[@]}" --yes
     echo
-    ./target/debug/bringup status --phases phases --values phases/sandbox-values.yaml
+    ./target/debug/bringup status --phases phases "${values[@]}"
 
 # The test suite (what CI runs)
 test: lint
@@ -47,10 +50,11 @@ sandbox cluster="tests/sandbox/clusters/default.yaml": build
 sandbox-down:
     ./target/debug/bringup-sandbox down --dir {{sandbox_dir}}
 
-# Benchmarks: no-op rerun, plan over 300 steps, peak memory (figures, not pass/fail)
+# Benchmarks: no-op rerun, plan over 300 steps, peak memory, the vault phase against the bao CLI (figures, not pass/fail)
 bench:
     cargo build --release --workspace --bins
     python3 scripts/bench.py
+    python3 scripts/bench_vault.py
 
 # Review snapshot changes
 snapshots:

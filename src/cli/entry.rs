@@ -64,8 +64,11 @@ async fn dispatch(cli: Cli, session: Session) -> u8 {
 }
 
 /// The first Ctrl-C asks the run to stop after its running steps and release the lock; a
-/// second one exits at once (the next run resumes either way).
+/// second one exits at once (the next run resumes either way). SIGTERM (a Job's pod being
+/// stopped, `kill`) is a first Ctrl-C only: a step in the middle of `vault-init` must get to
+/// store the keys OpenBao has just answered with, and nobody is there to press it twice.
 fn spawn_interrupt_handler(cancel: CancellationToken) {
+    let on_term = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
@@ -77,4 +80,13 @@ fn spawn_interrupt_handler(cancel: CancellationToken) {
             }
         }
     });
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::spawn(async move {
+            if term.recv().await.is_some() {
+                eprintln!("terminated: finishing the running steps and releasing the lock");
+                on_term.cancel();
+            }
+        });
+    }
 }

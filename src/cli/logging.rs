@@ -13,7 +13,12 @@ pub fn init(verbose: u8, redactor: Redactor) {
         0 => return,
         1 => "bringup=info",
         2 => "bringup=debug,kube=info",
-        _ => "trace",
+        // Not the wire-level crates: they trace raw frames and bodies (the port-forward's
+        // WebSocket carries OpenBao's answer to sys/init) before any value in them is known to
+        // the redactor, and as hex, which no redactor would recognise.
+        _ => {
+            "trace,tungstenite=info,tokio_tungstenite=info,hyper=info,hyper_util=info,h2=info,rustls=info"
+        }
     };
     let filter = EnvFilter::try_from_env("BRINGUP_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()

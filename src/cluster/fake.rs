@@ -107,7 +107,7 @@ impl FakeCluster {
     pub fn mutating_calls(&self) -> Vec<Call> {
         self.calls()
             .into_iter()
-            .filter(|c| !matches!(c.verb, "get" | "list" | "identity" | "connect"))
+            .filter(|c| !matches!(c.verb, "get" | "list" | "identity"))
             .collect()
     }
 
@@ -116,8 +116,7 @@ impl FakeCluster {
             verb,
             what: what.clone(),
         });
-        // Like the real cluster: a read-only view may port-forward (probes read through it),
-        // never exec or write.
+        // A port-forward changes nothing, as in KubeCluster and ReadOnlyCluster.
         if self.read_only && !matches!(verb, "get" | "list" | "identity" | "connect") {
             return Err(ClusterError::DryRunViolation {
                 operation: format!("{verb} {what}"),

@@ -513,9 +513,9 @@ impl Cluster for KubeCluster {
         port: u16,
     ) -> Result<Box<dyn Stream>, ClusterError> {
         let shown = object_name(Some(namespace), pod);
-        // Allowed in read-only commands: a port-forward stores nothing, and the read-only
-        // probes of http and Vault steps need it (is Vault sealed?). What is sent through it
-        // is the probe's responsibility: reads only.
+        // Allowed in a dry run, as by the engine's ReadOnlyCluster: a port-forward (RBAC's
+        // `create` on pods/portforward) changes nothing; what a probe sends through it is the
+        // probe's responsibility (the OpenBao client refuses anything but GET then).
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let mut forwarder =
             api.portforward(pod, &[port])
@@ -862,6 +862,7 @@ mod tests {
             cluster.exec(exec).await,
             Err(ClusterError::DryRunViolation { .. })
         ));
+        // A port-forward is allowed (it changes nothing; probes read OpenBao through one).
         assert!(
             requests.lock().unwrap().is_empty(),
             "{:?}",

@@ -1,5 +1,5 @@
-//! Loading a phases directory: every `*.yaml`/`*.yml` file but `values.yaml`, in file-name
-//! order, parsed with positions, each step dispatched on its `kind`, every problem mapped back
+//! Loading a phases directory: every `*.yaml`/`*.yml` file but values files (`values.yaml`,
+//! `*-values.yaml`), in file-name order, parsed with positions, each step dispatched on its `kind`, every problem mapped back
 //! to file:line:col. Validation ([`super::validate`]) runs on the result before the DAG is
 //! built, so one call reports everything wrong with the directory.
 
@@ -26,6 +26,20 @@ pub const PHASE_FIELDS: &[&str] = &["schema", "phase", "description", "depends_o
 pub const COMMON_STEP_FIELDS: &[&str] =
     &["id", "kind", "description", "mode", "timeout", "retries"];
 
+/// The defaults file, and values files kept beside the phases (`sandbox-values.yaml`, passed
+/// with `--values`): they hold values, not a phase.
+fn is_values_file(path: &std::path::Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name == DEFAULTS_FILE
+        || [".yaml", ".yml"].iter().any(|ext| {
+            name.strip_suffix(ext)
+                .is_some_and(|stem| stem.ends_with("-values"))
+        })
+}
+
 /// Loads, validates and orders every phase file in `dir`.
 pub fn load_dir(dir: &Path, values: &Values) -> Result<PhaseSet, Diagnostics> {
     let problem = |message: String, hint: &str| {
@@ -47,7 +61,7 @@ pub fn load_dir(dir: &Path, values: &Values) -> Result<PhaseSet, Diagnostics> {
                 Some("yaml" | "yml")
             )
         })
-        .filter(|path| path.file_name().and_then(|n| n.to_str()) != Some(DEFAULTS_FILE))
+        .filter(|path| !is_values_file(path))
         .collect();
     files.sort();
     if files.is_empty() {
@@ -864,6 +878,16 @@ mod tests {
             .map(|(name, text)| (PathBuf::from(name), text.to_string()))
             .collect();
         load_sources(sources, &Values::default())
+    }
+
+    #[test]
+    fn values_files_beside_the_phases_are_not_phases() {
+        for name in ["values.yaml", "sandbox-values.yaml", "prod-values.yml"] {
+            assert!(is_values_file(Path::new(name)), "{name}");
+        }
+        for name in ["20-vault.yaml", "values-check.yaml", "novalues.yaml"] {
+            assert!(!is_values_file(Path::new(name)), "{name}");
+        }
     }
 
     #[test]

@@ -890,8 +890,40 @@ fn template_rules(kind: &str) -> &'static [Rule] {
         no_secret(&["for", "http", "target", "url"], URL),
         no_secret(&["for", "http", "path"], URL),
     ];
+    // Every vault kind reaches its server the same way; `vault.tls.ca` is a reference, not a
+    // template. The kinds render exactly these fields (src/steps/vault/).
+    const VAULT_INIT: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+    ];
+    const VAULT_UNSEAL: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+        rule(&["raft_join", "leader_api_addr"]),
+        rule(&["raft_join", "leader_ca_cert"]),
+    ];
+    const VAULT_CONFIG: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+        rule(&["mounts", "*", "type"]),
+        rule(&["mounts", "*", "description"]),
+        rule(&["mounts", "*", "options", "*"]),
+        rule(&["auth", "*", "description"]),
+        rule(&["auth", "*", "config", "*", "**"]),
+        rule(&["auth", "*", "roles", "*", "*", "**"]),
+        rule(&["policies", "*"]),
+    ];
+    const VAULT_KV: &[Rule] = &[
+        no_secret(&["vault", "url"], URL),
+        rule(&["vault", "tls", "server_name"]),
+        rule(&["paths", "*", "*", "template"]),
+    ];
     match kind {
         "secret" => SECRET,
+        "vault-init" | "vault-root-token" => VAULT_INIT,
+        "vault-unseal" => VAULT_UNSEAL,
+        "vault-config" => VAULT_CONFIG,
+        "vault-kv" => VAULT_KV,
         "apply" => APPLY,
         "exec" => EXEC,
         "http" => HTTP,
@@ -995,9 +1027,11 @@ impl Checker<'_> {
         let rules = template_rules(step.kind.name());
         for (path, scalar, is_key) in found {
             let field = render_path(&path);
-            let rule = rules
-                .iter()
-                .find(|r| matches(r.pattern, &path) && (!is_key || r.pattern.ends_with(&["**"])));
+            // A key is rendered only inside a `**` subtree, not as the subtree's own name.
+            let rule = rules.iter().find(|r| {
+                matches(r.pattern, &path)
+                    && (!is_key || (r.pattern.ends_with(&["**"]) && path.len() >= r.pattern.len()))
+            });
             let Some(rule) = rule else {
                 self.push(
                     place
@@ -1357,6 +1391,35 @@ mod tests {
             deep.contains("unknown value `values.missing` in `stdin`"),
             "{deep}"
         );
+    }
+
+    #[test]
+    fn vault_kinds_render_their_fields_and_only_values_and_nested_keys() {
+        let config = |auth: &str| {
+            problems(
+                &format!(
+                    "  - id: s\n    kind: vault-config\n    vault: {{pod: {{namespace: vault, name: vault-0}}}}\n    auth:\n      k8s:\n        type: kubernetes\n{auth}"
+                ),
+                json!({"host": "h"}),
+            )
+        };
+        assert_eq!(
+            config(
+                "        config: {kubernetes_host: \"{{ values.host }}\", list: [\"{{ values.host }}\"], map: {\"{{ values.host }}\": x}}\n        roles: {r: {ttl: \"{{ values.host }}\"}}\n"
+            ),
+            ""
+        );
+        let key = config("        config: {\"{{ values.host }}\": x}\n");
+        assert!(key.contains("is not a template"), "{key}");
+        let role = config("        roles: {\"{{ values.host }}\": {ttl: 1h}}\n");
+        assert!(role.contains("is not a template"), "{role}");
+        let unknown = config("        config: {kubernetes_host: \"{{ values.hots }}\"}\n");
+        assert!(unknown.contains("unknown value `values.hots`"), "{unknown}");
+        let join = problems(
+            "  - id: s\n    kind: vault-unseal\n    vault: {pod: {namespace: vault, selector: a=b}}\n    raft_join: {leader_api_addr: \"{{ values.host }}\"}\n",
+            json!({"host": "h"}),
+        );
+        assert_eq!(join, "");
     }
 
     #[test]

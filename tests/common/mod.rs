@@ -14,6 +14,10 @@ use serde_json::Value;
 
 pub const CANARY: &str = "canary-Zq8vX2mK4pT7wR1y";
 
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -38,6 +42,23 @@ impl Env {
         Env {
             sandbox,
             phases: fixtures().join("e2e").join(phases),
+            _dir: dir,
+        }
+    }
+
+    /// A sandbox from any cluster file, with the phases of any directory (the real
+    /// `phases/` and `tests/sandbox/clusters/`).
+    pub fn from_paths(cluster_file: &Path, phases: &Path) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sandbox = SandboxHandle::start(SandboxOptions {
+            cluster_file: cluster_file.to_path_buf(),
+            dir: dir.path().join("sandbox"),
+            port: None,
+        })
+        .expect("the sandbox starts");
+        Env {
+            sandbox,
+            phases: phases.to_path_buf(),
             _dir: dir,
         }
     }

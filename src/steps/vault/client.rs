@@ -21,6 +21,8 @@ pub struct VaultClient {
     token: Option<String>,
     label: String,
     redactor: Redactor,
+    /// A dry run (`plan --probe`, `verify`): only GET goes out.
+    read_only: bool,
 }
 
 /// A response: status and JSON body (`Null` when empty or not JSON).
@@ -73,7 +75,17 @@ impl VaultClient {
             token: None,
             label: label.to_string(),
             redactor,
+            read_only: false,
         })
+    }
+
+    /// The same client, refusing every request but GET: a probe in a dry run that tries to
+    /// write is a bug, and must fail loudly rather than change OpenBao.
+    pub fn into_read_only(self) -> VaultClient {
+        VaultClient {
+            read_only: true,
+            ..self
+        }
     }
 
     /// The same client, sending this token.
@@ -118,6 +130,13 @@ impl VaultClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<VaultResponse, StepError> {
+        if self.read_only && method != Method::GET {
+            return Err(StepError::Cluster(
+                crate::cluster::ClusterError::DryRunViolation {
+                    operation: format!("{method} /v1/{path} to OpenBao {}", self.label),
+                },
+            ));
+        }
         #[cfg(test)]
         super::testing::record(&self.base, method.as_str(), path);
         let url = format!("{}/v1/{}", self.base, path.trim_start_matches('/'));
@@ -137,6 +156,8 @@ impl VaultClient {
             )))
         })?;
         let status = response.status().as_u16();
+        // Method, path and status only: paths are never secret, bodies and tokens may be.
+        tracing::debug!(server = %self.label, %method, path, status, "openbao request");
         let text = response.text().await.map_err(|e| {
             StepError::Transient(self.redactor.redact(&format!(
                 "OpenBao {}: {method} /v1/{path}: reading the answer: {e}",
@@ -227,4 +248,36 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_read_only_client_refuses_writes_before_sending_them() {
+        // Nothing listens on port 9: a request that went out would fail as a transport error.
+        let client = VaultClient::new(
+            "http://127.0.0.1:9",
+            "pod vault/vault-0",
+            Redactor::default(),
+        )
+        .unwrap()
+        .into_read_only();
+        for method in [Method::PUT, Method::POST, Method::DELETE] {
+            let refused = client.request(method, "sys/unseal", None).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(StepError::Cluster(
+                        crate::cluster::ClusterError::DryRunViolation { .. }
+                    ))
+                ),
+                "{refused:?}"
+            );
+        }
+        let read = client.request(Method::GET, "sys/seal-status", None).await;
+        assert!(matches!(read, Err(StepError::Transient(_))), "{read:?}");
+        assert!(client.with_token("t").read_only, "a token does not lift it");
+    }
 }

@@ -40,6 +40,20 @@ impl Endpoint {
         target: &VaultTarget,
         every: bool,
     ) -> Result<Vec<Endpoint>, StepError> {
+        let mut endpoints = Self::connect(ctx, target, every).await?;
+        if ctx.cluster.read_only() {
+            for endpoint in &mut endpoints {
+                endpoint.client = endpoint.client.clone().into_read_only();
+            }
+        }
+        Ok(endpoints)
+    }
+
+    async fn connect(
+        ctx: &StepContext<'_>,
+        target: &VaultTarget,
+        every: bool,
+    ) -> Result<Vec<Endpoint>, StepError> {
         let id = ctx.full_id();
         match (&target.url, &target.pod) {
             (Some(url), None) => {

@@ -64,8 +64,18 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultUnsealStep) -> Result<Appl
         let keys = keys.as_deref().unwrap_or_default();
         let mut joined = false;
         let uninitialised = status["initialized"].as_bool() == Some(false);
-        if uninitialised && let Some(join) = &spec.raft_join {
-            let mut request = json!({"leader_api_addr": ctx.templates.render(&join.leader_api_addr, &Locals::default())?});
+        let leader = match &spec.raft_join {
+            Some(join) if uninitialised => Some(
+                ctx.templates
+                    .render(&join.leader_api_addr, &Locals::default())?,
+            ),
+            _ => None,
+        };
+        // An empty leader (a value left unset) means no join: the followers' `retry_join` does it.
+        if let Some(join) = &spec.raft_join
+            && let Some(leader) = leader.filter(|l| !l.trim().is_empty())
+        {
+            let mut request = json!({ "leader_api_addr": leader });
             if let Some(ca) = &join.leader_ca_cert {
                 request["leader_ca_cert"] = json!(ctx.templates.render(ca, &Locals::default())?);
             }

@@ -506,7 +506,20 @@ fn create(cx: &Ctx<'_>, body: &Bytes) -> Result<Response, ApiError> {
         &cx.rt.api_version(),
     );
     let created = cx.state.store.create(cx.rt, cx.ns(), obj, cx.dry_run())?;
+    namespace_created(cx, &created)?;
     Ok(with_warnings(json_response(201, &created), &warnings))
+}
+
+/// What Kubernetes' controllers put in a new namespace right away: the root CA ConfigMap.
+fn namespace_created(cx: &Ctx<'_>, created: &Value) -> Result<(), ApiError> {
+    if !(cx.rt.group.is_empty() && cx.rt.plural == "namespaces") || cx.dry_run() {
+        return Ok(());
+    }
+    let name = created
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    crate::root_ca::publish(cx.state, name)
 }
 
 fn update(cx: &Ctx<'_>, body: &Bytes) -> Result<Response, ApiError> {
@@ -687,7 +700,7 @@ fn apply(cx: &Ctx<'_>, config: Value) -> Result<Response, ApiError> {
                 cx.state
                     .store
                     .create(cx.rt, cx.ns(), new, cx.dry_run())
-                    .map(|o| (201, o))
+                    .and_then(|o| namespace_created(cx, &o).map(|()| (201, o)))
             }
             Some(old) => {
                 new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();

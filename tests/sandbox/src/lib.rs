@@ -27,6 +27,7 @@ pub mod pod_status;
 pub mod portforward;
 pub mod registry;
 pub mod request_info;
+pub mod root_ca;
 pub mod sandbox;
 pub mod selector;
 pub mod server;

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// OpenBao's audit log, beside the servers' directories.
+const AUDIT_LOG: &str = "audit.log";
+
 /// How long one server may take to answer `sys/health` after its start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping server gets to exit after SIGTERM before SIGKILL.
@@ -117,6 +120,12 @@ impl Server {
         self.dir.join("config.hcl")
     }
 
+    /// OpenBao's audit log (a request and a response line per audited call), shared by the
+    /// servers of one sandbox.
+    fn audit_log_path(&self) -> PathBuf {
+        self.dir.with_file_name(AUDIT_LOG)
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.join("server.log")
     }
@@ -139,7 +148,16 @@ listener "tcp" {{
   cluster_address = "{cluster}"
   tls_disable = true
 }}
+
+# Declarative, as OpenBao 2.x requires: the log every test counts OpenBao's requests from.
+# One file for the cluster, as one config would be for a real one; the active node writes it.
+audit "file" "sandbox" {{
+  options = {{
+    file_path = "{audit}"
+  }}
+}}
 "#,
+            audit = self.audit_log_path().display(),
             api = self.api,
             cluster = self.cluster,
             data = self.data_dir().display(),
@@ -337,6 +355,15 @@ impl OpenBao {
 
     pub fn socket_addr(&self, index: usize) -> SocketAddr {
         self.servers[index].api
+    }
+
+    /// OpenBao's own audit log: every authenticated request and its response, as JSON lines.
+    /// Unauthenticated endpoints (`sys/init`, `sys/unseal`, `sys/seal-status`) are not audited.
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.servers
+            .first()
+            .map(Server::audit_log_path)
+            .unwrap_or_default()
     }
 
     /// The pids of the running servers, for the sandbox's pidfile.

@@ -68,6 +68,8 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
         state
             .put_object(json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "default", "namespace": ns } }))
             .with_context(|| format!("creating serviceaccount {ns}/default"))?;
+        crate::root_ca::publish(state, ns)
+            .with_context(|| format!("creating configmap {ns}/{}", crate::root_ca::NAME))?;
     }
     for (i, pod) in file.pods.iter().enumerate() {
         state.put_object(pod.to_object(i)).with_context(|| {
@@ -101,14 +103,18 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `DIR/env`: shell-sourceable addresses of what the sandbox runs (`BAO_ADDR_0=...`,
-/// `EMULATOR_HTTP_GITEA=127.0.0.1:PORT`).
+/// `DIR/env`: shell-sourceable addresses of what the sandbox runs (`KUBERNETES_HOST=...`,
+/// `BAO_ADDR_0=...`, `EMULATOR_HTTP_GITEA=127.0.0.1:PORT`).
 fn write_env_file(
     dir: &Path,
+    api_server: &str,
     openbao: Option<&OpenBao>,
     emulators: Option<&EmulatorService>,
 ) -> anyhow::Result<()> {
-    let mut text = format!("KUBECONFIG={}\n", dir.join("kubeconfig").display());
+    let mut text = format!(
+        "KUBECONFIG={}\nKUBERNETES_HOST={api_server}\n",
+        dir.join("kubeconfig").display()
+    );
     if let Some(emulators) = emulators {
         text.push_str(&format!("EMULATOR_CLI_URL={}\n", emulators.cli_url()));
         for name in emulators.names() {
@@ -129,6 +135,10 @@ fn write_env_file(
     }
     if let Some(openbao) = openbao {
         text.push_str(&format!("BAO_BIN={}\n", openbao.binary().display()));
+        text.push_str(&format!(
+            "BAO_AUDIT_LOG={}\n",
+            openbao.audit_log_path().display()
+        ));
         for index in 0..openbao.count() {
             text.push_str(&format!("BAO_ADDR_{index}={}\n", openbao.api_addr(index)));
         }
@@ -158,6 +168,11 @@ impl Sandbox {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating sandbox dir {}", options.dir.display()))?;
+        // Absolute: the OpenBao servers run in their own directories, where a relative
+        // `--dir .sandbox` would point nowhere.
+        let mut options = options;
+        options.dir = std::fs::canonicalize(&options.dir)
+            .with_context(|| format!("resolving sandbox dir {}", options.dir.display()))?;
         let cluster_file = ClusterFile::load(&options.cluster_file)?;
         let mut registry = Registry::builtin();
         for r in &cluster_file.resources {
@@ -220,14 +235,15 @@ impl Sandbox {
             .with_dex(dex.clone()),
         );
         state.set_extensions(runtime.extensions(&state));
-        write_env_file(
-            &options.dir,
-            openbao.as_deref(),
-            emulated.as_ref().map(|e| e.service().as_ref()),
-        )?;
         let (listener, addr) = server::bind(options.port.unwrap_or(0))
             .await
             .with_context(|| format!("binding 127.0.0.1:{}", options.port.unwrap_or(0)))?;
+        write_env_file(
+            &options.dir,
+            &format!("http://{addr}"),
+            openbao.as_deref(),
+            emulated.as_ref().map(|e| e.service().as_ref()),
+        )?;
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), rx));
         let mut controllers = Vec::new();
@@ -342,6 +358,8 @@ pub struct SandboxHandle {
     url: String,
     dir: PathBuf,
     state: Arc<ServerState>,
+    openbao: Option<Arc<OpenBao>>,
+    runtime: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -369,7 +387,12 @@ impl SandboxHandle {
                 runtime.block_on(async move {
                     match Sandbox::start(options).await {
                         Ok(sandbox) => {
-                            let _ = ready_tx.send(Ok((sandbox.url(), sandbox.state().clone())));
+                            let _ = ready_tx.send(Ok((
+                                sandbox.url(),
+                                sandbox.state().clone(),
+                                sandbox.openbao().cloned(),
+                                tokio::runtime::Handle::current(),
+                            )));
                             let _ = stop_rx.await;
                             sandbox.shutdown().await;
                         }
@@ -379,7 +402,7 @@ impl SandboxHandle {
                     }
                 });
             })?;
-        let (url, state) = ready_rx
+        let (url, state, openbao, runtime) = ready_rx
             .recv()
             .context("the sandbox thread ended before it was ready")??;
         let dir = state.dir.clone();
@@ -387,6 +410,8 @@ impl SandboxHandle {
             url,
             dir,
             state,
+            openbao,
+            runtime,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -417,6 +442,44 @@ impl SandboxHandle {
     /// cluster file declares no `emulators`. The state stays readable after the sandbox stops.
     pub fn emulators(&self) -> Option<&Arc<EmulatorService>> {
         self.state.emulators()
+    }
+
+    /// The OpenBao servers behind the pods, for their addresses.
+    pub fn openbao(&self) -> Option<&Arc<OpenBao>> {
+        self.openbao.as_ref()
+    }
+
+    /// Stops OpenBao server `index` and starts it again on its data: it comes back sealed.
+    pub fn restart_openbao(&self, index: usize) -> anyhow::Result<()> {
+        self.on_openbao(index, |openbao| async move { openbao.restart(index).await })
+    }
+
+    /// Stops OpenBao server `index`, deletes its data and starts it again uninitialised.
+    pub fn wipe_openbao(&self, index: usize) -> anyhow::Result<()> {
+        self.on_openbao(index, |openbao| async move { openbao.wipe(index).await })
+    }
+
+    /// Runs `work` on the sandbox's runtime: the servers it starts die with the thread that
+    /// spawned them (PR_SET_PDEATHSIG), so they must be spawned from the sandbox's own workers.
+    fn on_openbao<F, Fut>(&self, index: usize, work: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(Arc<OpenBao>) -> Fut,
+        Fut:
+            std::future::Future<Output = Result<(), crate::openbao::OpenBaoError>> + Send + 'static,
+    {
+        let openbao = self
+            .openbao
+            .clone()
+            .filter(|o| index < o.count())
+            .with_context(|| format!("the sandbox runs no OpenBao server {index}"))?;
+        let (done, wait) = std::sync::mpsc::channel();
+        let task = work(openbao);
+        self.runtime.spawn(async move {
+            let _ = done.send(task.await);
+        });
+        wait.recv()
+            .context("the sandbox stopped while OpenBao was restarting")?
+            .map_err(anyhow::Error::from)
     }
 }
 

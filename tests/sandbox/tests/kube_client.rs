@@ -159,9 +159,9 @@ async fn selectors_patches_and_server_side_apply() {
             cms.list(&ListParams::default().labels("!tier"))
                 .await
                 .expect("list")
-        )
-        .len(),
-        0
+        ),
+        vec!["kube-root-ca.crt"],
+        "only the root CA ConfigMap every namespace has lacks the label"
     );
     assert_eq!(
         names(
@@ -337,10 +337,16 @@ async fn watch_sends_existing_objects_then_changes_and_resumes() {
         .await
         .expect("watch")
         .boxed();
-    match stream.try_next().await.expect("event") {
-        Some(WatchEvent::Added(c)) => assert_eq!(c.metadata.name.as_deref(), Some("before")),
-        other => panic!("expected ADDED before, got {other:?}"),
+    // From "0": every existing object, the namespace's root CA ConfigMap included.
+    let mut existing = Vec::new();
+    for _ in 0..2 {
+        match stream.try_next().await.expect("event") {
+            Some(WatchEvent::Added(c)) => existing.push(c.metadata.name.unwrap_or_default()),
+            other => panic!("expected ADDED of an existing object, got {other:?}"),
+        }
     }
+    existing.sort();
+    assert_eq!(existing, ["before", "kube-root-ca.crt"]);
     let after = cms
         .create(&PostParams::default(), &cm("after", json!({}), json!({})))
         .await
@@ -366,6 +372,49 @@ async fn watch_sends_existing_objects_then_changes_and_resumes() {
     match resumed.try_next().await.expect("event") {
         Some(WatchEvent::Deleted(c)) => assert_eq!(c.metadata.name.as_deref(), Some("before")),
         other => panic!("expected the replayed DELETED, got {other:?}"),
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_namespace_has_the_root_ca_configmap_as_in_kubernetes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = common::start(common::cluster("default.yaml"), dir.path()).await;
+    let client = common::client(&sandbox).await;
+    let ca = |ns: &str| {
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        async move { cms.get("kube-root-ca.crt").await }
+    };
+    for ns in ["kube-system", "vault", "demo"] {
+        let cm = ca(ns).await.expect("seeded namespaces have it");
+        assert_eq!(
+            cm.data.unwrap()["ca.crt"],
+            bringup_sandbox::tokens::CLUSTER_CA_PEM
+        );
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "later"}})).unwrap(),
+        )
+        .await
+        .expect("create");
+    namespaces
+        .patch(
+            "applied",
+            &PatchParams::apply("t"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "applied"}}),
+            ),
+        )
+        .await
+        .expect("apply");
+    for ns in ["later", "applied"] {
+        assert!(
+            ca(ns).await.expect("new namespaces get it").data.unwrap()["ca.crt"]
+                .contains("BEGIN CERTIFICATE")
+        );
     }
     sandbox.shutdown().await;
 }
