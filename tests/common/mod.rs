@@ -84,8 +84,13 @@ impl Env {
             .expect("bringup runs")
     }
 
+    /// The requests bringup made: the audit log without the sandbox's own controllers
+    /// (the External Secrets emulation polls the API on its own).
     pub fn audit(&self) -> Vec<AuditEntry> {
         audit::read(self.sandbox.audit_path())
+            .into_iter()
+            .filter(|e| e.user_agent != bringup_sandbox::controllers::USER_AGENT)
+            .collect()
     }
 
     pub fn object(
