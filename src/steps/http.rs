@@ -5,12 +5,39 @@ use crate::phase::model::{HttpRequest, HttpStep, SkipIf};
 use crate::phase::template::Locals;
 
 use super::http_endpoint::{Answer, Call, HttpEndpoint, strip_query};
+use super::lookup_result::LookupResult;
 use super::secret_data::SecretData;
 use super::{Applied, Probe, StepContext, StepError, capture, store};
 
 /// Read-only: what `skip_if` says, if it can be asked without a write (a port-forward is a
 /// write to the API server; a request other than GET or HEAD may be one to the service).
 pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, StepError> {
+    let skip = probe_skip_if(ctx, spec).await?;
+    let Some(lookup) = &spec.lookup else {
+        return Ok(skip);
+    };
+    if matches!(skip, Probe::Done(_)) {
+        return Ok(skip);
+    }
+    let safe_method = matches!(
+        lookup.request.method.to_ascii_uppercase().as_str(),
+        "GET" | "HEAD"
+    );
+    if ctx.cluster.read_only() && !(HttpEndpoint::opens_read_only(&spec.target) && safe_method) {
+        return Ok(Probe::Unknown(
+            "lookup needs a port-forward or a non-GET request".into(),
+        ));
+    }
+    let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
+    let found = LookupResult::list(ctx, spec, lookup, &endpoint).await?;
+    Ok(if found.is_done() {
+        Probe::Done(found.describe())
+    } else {
+        Probe::NeedsWork(found.describe())
+    })
+}
+
+async fn probe_skip_if(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, StepError> {
     match &spec.skip_if {
         None => Ok(Probe::Unknown(
             "no skip_if: only the checkpoint knows whether it ran".into(),
@@ -33,7 +60,7 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, Step
                 ));
             }
             let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
-            let answer = send(ctx, spec, &endpoint, request).await?;
+            let answer = send(ctx, spec, &endpoint, request, &Locals::default()).await?;
             let what = format!(
                 "{} {}",
                 request.method.to_ascii_uppercase(),
@@ -45,7 +72,7 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, Step
                 Probe::NeedsWork(format!("skip_if {what} answered {}", answer.status))
             })
         }
-        Some(SkipIf::Command(_)) => Err(command_not_for_http()),
+        Some(SkipIf::Command { .. }) => Err(command_not_for_http()),
     }
 }
 
@@ -59,12 +86,12 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
                 "skipped: Secret key {key} present"
             )));
         }
-        Some(SkipIf::Command(_)) => return Err(command_not_for_http()),
+        Some(SkipIf::Command { .. }) => return Err(command_not_for_http()),
         _ => {}
     }
     let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
     if let Some(SkipIf::Request(check)) = &spec.skip_if {
-        let answer = send(ctx, spec, &endpoint, check).await?;
+        let answer = send(ctx, spec, &endpoint, check, &Locals::default()).await?;
         if expected(check, answer.status) {
             return Ok(Applied::Unchanged(format!(
                 "skipped: {} {} answered {}",
@@ -72,6 +99,42 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
                 strip_query(&check.path),
                 answer.status
             )));
+        }
+    }
+    let mut deleted = 0;
+    if let Some(lookup) = &spec.lookup {
+        let found = LookupResult::list(ctx, spec, lookup, &endpoint).await?;
+        for item in &found.others {
+            let Some(delete) = &lookup.delete else {
+                return Err(StepError::Failed(format!(
+                    "{}, and the step has no `lookup.delete`: delete them by hand, or add `lookup.delete` so bringup replaces them",
+                    found.describe()
+                )));
+            };
+            let locals = Locals {
+                item: Some(item.clone()),
+                ..Locals::default()
+            };
+            let what = format!(
+                "lookup delete {} {} to {}",
+                delete.method.to_ascii_uppercase(),
+                strip_query(&delete.path),
+                endpoint.shown
+            );
+            (ctx.progress)(what.clone());
+            let answer = send(ctx, spec, &endpoint, delete, &locals).await?;
+            if !expected(delete, answer.status) {
+                return Err(unexpected(ctx, &what, delete, &answer));
+            }
+            deleted += 1;
+        }
+        if !found.kept.is_empty() {
+            let message = format!("{}; kept it", found.describe());
+            return Ok(if deleted == 0 {
+                Applied::Unchanged(message)
+            } else {
+                Applied::Changed(format!("{message}, deleted {deleted} other(s)"))
+            });
         }
     }
     let request = &spec.request;
@@ -82,7 +145,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         endpoint.shown
     );
     (ctx.progress)(what.clone());
-    let answer = send(ctx, spec, &endpoint, request).await?;
+    let answer = send(ctx, spec, &endpoint, request, &Locals::default()).await?;
     if !expected(request, answer.status) {
         return Err(unexpected(ctx, &what, request, &answer));
     }
@@ -91,13 +154,16 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         capture::register_leaves(ctx.redactor, &response);
     }
     let mut did = format!("{what} answered {}", answer.status);
+    if deleted > 0 {
+        did = format!("deleted {deleted} stale match(es); {did}");
+    }
     if let Some(target) = &spec.store {
         let written = store::store(
             ctx,
             target,
             &Locals {
-                output: None,
                 response: Some(response),
+                ..Locals::default()
             },
         )
         .await?;
@@ -112,23 +178,23 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
     Ok(Applied::Changed(did))
 }
 
-async fn send(
+pub(super) async fn send(
     ctx: &StepContext<'_>,
     spec: &HttpStep,
     endpoint: &HttpEndpoint,
     request: &HttpRequest,
+    locals: &Locals,
 ) -> Result<Answer, StepError> {
-    let locals = Locals::default();
-    let path = ctx.templates.render(&request.path, &locals)?;
+    let path = ctx.templates.render(&request.path, locals)?;
     let headers = request
         .headers
         .iter()
-        .map(|(k, v)| Ok((k.clone(), ctx.templates.render(v, &locals)?)))
+        .map(|(k, v)| Ok((k.clone(), ctx.templates.render(v, locals)?)))
         .collect::<Result<_, StepError>>()?;
     let json = request
         .json
         .as_ref()
-        .map(|j| ctx.templates.render_json(j, &locals))
+        .map(|j| ctx.templates.render_json(j, locals))
         .transpose()?;
     let call = Call {
         method: &request.method,
@@ -158,7 +224,7 @@ async fn send(
 }
 
 /// The request's `expect`, or any 2xx.
-fn expected(request: &HttpRequest, status: u16) -> bool {
+pub(super) fn expected(request: &HttpRequest, status: u16) -> bool {
     if request.expect.is_empty() {
         (200..300).contains(&status)
     } else {
@@ -166,7 +232,7 @@ fn expected(request: &HttpRequest, status: u16) -> bool {
     }
 }
 
-fn unexpected(
+pub(super) fn unexpected(
     ctx: &StepContext<'_>,
     what: &str,
     request: &HttpRequest,
@@ -264,6 +330,7 @@ mod tests {
             }),
             tls: None,
             skip_if: None,
+            lookup: None,
             request: HttpRequest {
                 method: "POST".into(),
                 path: "/api/v1/users/gitea_admin/tokens".into(),
