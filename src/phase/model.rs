@@ -464,12 +464,12 @@ impl TryFrom<SkipIfFields> for SkipIf {
                 Ok(SkipIf::Request(request))
             }
             SkipIfFields { stdin: Some(_), command: None, .. } => {
-                Err("`stdin` feeds a `skip_if.command`: add the command, or remove `stdin`".into())
+                Err("`stdin` is fed to `command`, which is missing: add the command, or remove `stdin`".into())
             }
             SkipIfFields { command: None, secret_key: None, request: None, .. } => Err(
-                "`skip_if` needs one of `command`, `secret_key` or `request`".into(),
+                "one of `command`, `secret_key` or `request` is needed: e.g. `skip_if: {secret_key: ns/secret/key}`".into(),
             ),
-            _ => Err("`skip_if` takes only one of `command`, `secret_key` and `request`: keep one".into()),
+            _ => Err("only one of `command`, `secret_key` and `request` may be given: keep one of them".into()),
         }
     }
 }
@@ -654,7 +654,7 @@ pub struct HttpStep {
     pub skip_if: Option<SkipIf>,
     /// List what exists before creating: keep a live object, delete the others.
     #[serde(default)]
-    pub lookup: Option<Lookup>,
+    pub lookup: Option<Box<Lookup>>,
     pub request: HttpRequest,
     /// Whether the response is a secret (registered with the redactor). Default true.
     #[serde(default = "default_true")]
@@ -968,4 +968,38 @@ pub enum RootTokenAction {
     Revoke,
     /// Make a new root token from the unseal keys in custody (generate-root) and store it.
     Generate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_if_reads_flat_and_keeps_its_old_shape() {
+        let skip: SkipIf = serde_yaml::from_str("command: [sh, -c, check]\nstdin: pw").unwrap();
+        assert_eq!(
+            skip,
+            SkipIf::Command {
+                command: vec!["sh".into(), "-c".into(), "check".into()],
+                stdin: Some("pw".into())
+            }
+        );
+        // A check without stdin serialises as before, so fingerprints of done steps hold.
+        let plain: SkipIf = serde_yaml::from_str("command: [check]").unwrap();
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({"command": ["check"]})
+        );
+        let error = serde_yaml::from_str::<SkipIf>("secret_key: a/b/c\nstdin: pw")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`stdin` is fed to `command`, which is missing"),
+            "{error}"
+        );
+        let error = serde_yaml::from_str::<SkipIf>("secret_key: a/b/c\ncommand: [x]")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("only one of"), "{error}");
+    }
 }

@@ -957,7 +957,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_default_stands_in_for_a_missing_secret_or_key_only() {
         let fake = FakeCluster::new();
-        fake.insert(secret("gitea", "admin", json!({"password": "canary-default-check"})));
+        fake.insert(secret(
+            "gitea",
+            "admin",
+            json!({"password": "canary-default-check"}),
+        ));
         let t = templater(&fake);
         let render = |template: &str| t.render(template, &Locals::default());
         assert_eq!(

@@ -33,17 +33,19 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &ExecStep) -> Result<Probe, Step
         )),
         Some(SkipIf::Command { command, stdin }) => {
             let pod = PodTarget::resolve(ctx.cluster.as_ref(), &spec.pod).await?;
-            Ok(if skip_command_holds(ctx, spec, &pod, command, stdin.as_deref()).await? {
-                Probe::Done(format!(
-                    "skip_if command `{}` succeeded in pod {pod}",
-                    shown(command)
-                ))
-            } else {
-                Probe::NeedsWork(format!(
-                    "skip_if command `{}` answered not done in pod {pod}",
-                    shown(command)
-                ))
-            })
+            Ok(
+                if skip_command_holds(ctx, spec, &pod, command, stdin.as_deref()).await? {
+                    Probe::Done(format!(
+                        "skip_if command `{}` succeeded in pod {pod}",
+                        shown(command)
+                    ))
+                } else {
+                    Probe::NeedsWork(format!(
+                        "skip_if command `{}` answered not done in pod {pod}",
+                        shown(command)
+                    ))
+                },
+            )
         }
         Some(SkipIf::Request(_)) => Err(request_not_for_exec()),
     }
@@ -491,7 +493,9 @@ mod tests {
         let mut step = spec(&["recover"]);
         step.skip_if = Some(SkipIf::Command {
             command: vec!["check".into()],
-            stdin: Some("{{ secret('kanidm', 'kanidm-idm-admin', 'password', default='') }}".into()),
+            stdin: Some(
+                "{{ secret('kanidm', 'kanidm-idm-admin', 'password', default='') }}".into(),
+            ),
         });
         let bed = Bed::new(fake.clone(), StepKind::Exec(step.clone()));
         assert!(matches!(
@@ -503,7 +507,10 @@ mod tests {
             Probe::Done(_)
         ));
         assert_eq!(seen.lock().unwrap().len(), 2, "only the check ran");
-        assert!(bed.redactor.leaks("stored-canary-pw"), "the stdin secret is registered");
+        assert!(
+            bed.redactor.leaks("stored-canary-pw"),
+            "the stdin secret is registered"
+        );
 
         // Without the key the default is fed, the check says not done, the command runs.
         fake.insert(json!({"apiVersion": "v1", "kind": "Secret",
@@ -512,6 +519,9 @@ mod tests {
             apply(&bed.ctx(), &step).await.unwrap(),
             Applied::Changed(_)
         ));
-        assert_eq!(seen.lock().unwrap().last().unwrap(), &vec!["recover".to_string()]);
+        assert_eq!(
+            seen.lock().unwrap().last().unwrap(),
+            &vec!["recover".to_string()]
+        );
     }
 }

@@ -522,4 +522,152 @@ mod tests {
         assert!(error.is_transient(), "{error}");
         assert!(error.to_string().contains("port-forward"), "{error}");
     }
+
+    /// A Gitea-like token list: names unique, values shown only on creation.
+    async fn token_server(tokens: Arc<Mutex<Vec<(u64, String, String)>>>) -> SocketAddr {
+        use axum::extract::Path;
+        use axum::routing::delete;
+        let (list, create, remove) = (tokens.clone(), tokens.clone(), tokens);
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(2));
+        let app = Router::new()
+            .route(
+                "/tokens",
+                get(move || async move {
+                    let items: Vec<Value> = list.lock().unwrap().iter()
+                        .map(|(id, name, value)| json!({"id": id, "name": name, "sha1": "", "token_last_eight": &value[value.len() - 8..]}))
+                        .collect();
+                    axum::Json(Value::Array(items))
+                })
+                .post(move |axum::Json(body): axum::Json<Value>| async move {
+                    let mut tokens = create.lock().unwrap();
+                    let name = body["name"].as_str().unwrap_or_default().to_string();
+                    if tokens.iter().any(|(_, n, _)| *n == name) {
+                        return (StatusCode::BAD_REQUEST, axum::Json(json!({"message": "access token name has been used already"})));
+                    }
+                    let id = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let value = format!("{id:040}");
+                    tokens.push((id, name.clone(), value.clone()));
+                    (StatusCode::CREATED, axum::Json(json!({"id": id, "name": name, "sha1": value})))
+                }),
+            )
+            .route(
+                "/tokens/{id}",
+                delete(move |Path(id): Path<u64>| async move {
+                    let mut tokens = remove.lock().unwrap();
+                    let before = tokens.len();
+                    tokens.retain(|(i, _, _)| *i != id);
+                    if tokens.len() < before { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    fn lookup_spec(addr: SocketAddr) -> HttpStep {
+        let mut step = spec(HttpTarget::Url(format!("http://{addr}")), "renovate");
+        step.request.path = "/tokens".into();
+        step.lookup = Some(Box::new(serde_yaml::from_str(r#"
+            request: { path: /tokens }
+            match: { name: renovate }
+            keep: { token_last_eight: "{{ secret('global-secrets', 'gitea.renovate', 'token', default='')[-8:] }}" }
+            delete: { method: DELETE, path: "/tokens/{{ item.id }}", expect: [204, 404] }
+        "#).unwrap()));
+        step
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookup_keeps_the_stored_token_and_replaces_one_whose_secret_was_lost() {
+        let tokens: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
+        tokens
+            .lock()
+            .unwrap()
+            .push((1, "other".into(), format!("{:040}", 99)));
+        let addr = token_server(tokens.clone()).await;
+        let step = lookup_spec(addr);
+        let bed = Bed::new(
+            fake_with_namespaces(&["global-secrets"]),
+            StepKind::Http(step.clone()),
+        );
+        let names = || {
+            tokens
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(id, n, _)| format!("{id}:{n}"))
+                .collect::<Vec<_>>()
+        };
+
+        // Nothing named renovate: created and stored.
+        assert!(
+            matches!(probe(&bed.ctx(), &step).await.unwrap(), Probe::NeedsWork(m) if m == "lookup found no match")
+        );
+        apply(&bed.ctx(), &step).await.unwrap();
+        let first = secret_key(&bed.fake, "global-secrets", "gitea.renovate", "token").unwrap();
+        assert_eq!(names(), ["1:other", "2:renovate"]);
+
+        // Stored and live: done, nothing sent but the listing.
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::Done(_)
+        ));
+        assert!(matches!(
+            apply(&bed.ctx(), &step).await.unwrap(),
+            Applied::Unchanged(_)
+        ));
+        assert_eq!(names(), ["1:other", "2:renovate"]);
+
+        // The Secret is lost: the live token cannot be read again, so it is replaced.
+        bed.fake.insert(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "gitea.renovate", "namespace": "global-secrets"}, "data": {}}));
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::NeedsWork(_)
+        ));
+        let applied = apply(&bed.ctx(), &step).await.unwrap();
+        assert!(
+            matches!(&applied, Applied::Changed(m) if m.starts_with("deleted 1 stale match(es); POST /tokens")),
+            "{applied:?}"
+        );
+        assert_eq!(names(), ["1:other", "3:renovate"]);
+        let second = secret_key(&bed.fake, "global-secrets", "gitea.renovate", "token").unwrap();
+        assert_ne!(first, second);
+        assert!(second.ends_with('3'));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookup_without_delete_refuses_to_duplicate_and_without_keep_found_is_done() {
+        let tokens: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
+        tokens
+            .lock()
+            .unwrap()
+            .push((5, "renovate".into(), format!("{:040}", 5)));
+        let addr = token_server(tokens.clone()).await;
+        let mut step = lookup_spec(addr);
+        step.lookup.as_mut().unwrap().delete = None;
+        let bed = Bed::new(
+            fake_with_namespaces(&["global-secrets"]),
+            StepKind::Http(step.clone()),
+        );
+        let error = apply(&bed.ctx(), &step).await.unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "lookup found 1 match(es), none to keep, and the step has no `lookup.delete`"
+            ),
+            "{error}"
+        );
+
+        step.lookup.as_mut().unwrap().keep = None;
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::Done(_)
+        ));
+        assert!(matches!(
+            apply(&bed.ctx(), &step).await.unwrap(),
+            Applied::Unchanged(_)
+        ));
+        assert_eq!(tokens.lock().unwrap().len(), 1);
+        assert!(bed.fake.mutating_calls().is_empty());
+    }
 }

@@ -91,7 +91,9 @@ impl LookupResult {
             (0, 0) => "lookup found no match".into(),
             (0, others) => format!("lookup found {others} match(es), none to keep"),
             (kept, 0) => format!("lookup found {kept} match(es) to keep"),
-            (kept, others) => format!("lookup found {kept} match(es) to keep and {others} other(s)"),
+            (kept, others) => {
+                format!("lookup found {kept} match(es) to keep and {others} other(s)")
+            }
         }
     }
 }
