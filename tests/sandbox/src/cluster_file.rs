@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
+use crate::emulators::InstanceConfig;
+
 /// The whole cluster file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +20,10 @@ pub struct ClusterFile {
     /// Namespaces besides kube-system, kube-public and default, which always exist.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Emulated Gitea/Forgejo and Kanidm instances; pods run their CLIs
+    /// (`exec: { emulator_instance: {...} }`) and forward ports to their HTTP APIs.
+    #[serde(default)]
+    pub emulators: Vec<InstanceConfig>,
     #[serde(default)]
     pub pods: Vec<PodDecl>,
     /// Further custom resource types to serve.
@@ -54,9 +60,77 @@ pub struct PodDecl {
     /// The index of the OpenBao server behind this pod.
     #[serde(default)]
     pub openbao: Option<u32>,
-    /// Pod port -> local address that port-forward connects to.
+    /// Pod port -> what port-forward connects to: `"127.0.0.1:PORT"` or `{ instance: NAME }`
+    /// (the emulated instance's HTTP API).
     #[serde(default)]
-    pub forward: BTreeMap<String, String>,
+    pub forward: BTreeMap<String, ForwardTarget>,
+    /// The pod is a Dex server: Ready only while every Secret it reads exists, serving its
+    /// discovery document on port [`DEX_PORT`].
+    #[serde(default)]
+    pub dex: Option<DexDecl>,
+}
+
+/// The port Dex serves HTTP on in its pod.
+pub const DEX_PORT: u16 = 5556;
+
+/// Where a forwarded pod port leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardTarget {
+    /// A local `host:port`.
+    Address(String),
+    /// The HTTP API of the emulated instance of this name.
+    Instance(String),
+}
+
+/// The map shape of [`ForwardTarget`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardInstanceFields {
+    instance: String,
+}
+
+impl<'de> Deserialize<'de> for ForwardTarget {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ForwardTarget;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"HOST:PORT\" or { instance: NAME }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ForwardTarget, E> {
+                Ok(ForwardTarget::Address(v.to_owned()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ForwardTarget, A::Error> {
+                let fields = ForwardInstanceFields::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ForwardTarget::Instance(fields.instance))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A Dex pod: the Secrets (`namespace/name`) its config reads and its issuer URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DexDecl {
+    pub issuer: String,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+impl DexDecl {
+    /// The Secrets as (namespace, name); entries without a `/` were refused at load.
+    pub fn secret_refs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.secrets.iter().filter_map(|s| s.split_once('/'))
+    }
 }
 
 fn default_true() -> bool {
@@ -101,7 +175,8 @@ impl PodPhase {
     }
 }
 
-/// What exec into the pod runs: `{ process: {...} }` or `{ emulator: NAME }`.
+/// What exec into the pod runs: `{ process: {...} }`, `{ emulator: NAME }` or
+/// `{ emulator_instance: { instance: NAME, uid: N } }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "ExecDeclFields")]
 pub enum ExecDecl {
@@ -109,6 +184,20 @@ pub enum ExecDecl {
     Process(ProcessExecDecl),
     /// The command goes to the in-process emulator of this name.
     Emulator(String),
+    /// The command runs as a local process (a real `sh`) whose PATH starts with the emulated
+    /// instance's programs (`gitea`, `forgejo`, `kanidm`, `kanidmd`, `su`).
+    EmulatorInstance(EmulatorInstanceExecDecl),
+}
+
+/// A container of an emulated instance's image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorInstanceExecDecl {
+    /// The name of an entry of the cluster file's `emulators`.
+    pub instance: String,
+    /// The uid the container runs as: 0 in Gitea's rootful image (so `gitea admin` needs
+    /// `su git -c`), 1000 in the rootless one.
+    pub uid: u32,
 }
 
 /// The YAML shape of [`ExecDecl`]: serde_yaml 0.9 reads externally tagged enums only from
@@ -120,16 +209,19 @@ struct ExecDeclFields {
     process: Option<ProcessExecDecl>,
     #[serde(default)]
     emulator: Option<String>,
+    #[serde(default)]
+    emulator_instance: Option<EmulatorInstanceExecDecl>,
 }
 
 impl TryFrom<ExecDeclFields> for ExecDecl {
     type Error = String;
 
     fn try_from(f: ExecDeclFields) -> Result<Self, String> {
-        match (f.process, f.emulator) {
-            (Some(p), None) => Ok(Self::Process(p)),
-            (None, Some(e)) => Ok(Self::Emulator(e)),
-            _ => Err("exec needs exactly one of `process: {env, path}` or `emulator: NAME`".into()),
+        match (f.process, f.emulator, f.emulator_instance) {
+            (Some(p), None, None) => Ok(Self::Process(p)),
+            (None, Some(e), None) => Ok(Self::Emulator(e)),
+            (None, None, Some(i)) => Ok(Self::EmulatorInstance(i)),
+            _ => Err("exec needs exactly one of `process: {env, path}`, `emulator: NAME` or `emulator_instance: {instance, uid}`".into()),
         }
     }
 }
@@ -275,7 +367,42 @@ impl ClusterFile {
     /// Cross-field checks serde cannot express.
     fn check(&self) -> Result<(), String> {
         let servers = self.openbao.as_ref().map_or(0, |o| o.servers);
+        let mut instances = Vec::new();
+        for e in &self.emulators {
+            if instances.contains(&e.name.as_str()) {
+                return Err(format!("emulator instance {} is declared twice", e.name));
+            }
+            instances.push(e.name.as_str());
+        }
+        let known = |name: &str, pod: &PodDecl| {
+            if instances.contains(&name) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "pod {}/{} uses emulator instance {name:?} but `emulators` declares only [{}]",
+                    pod.namespace,
+                    pod.name,
+                    instances.join(", ")
+                ))
+            }
+        };
         for p in &self.pods {
+            if let Some(ExecDecl::EmulatorInstance(e)) = &p.exec {
+                known(&e.instance, p)?;
+            }
+            for target in p.forward.values() {
+                if let ForwardTarget::Instance(name) = target {
+                    known(name, p)?;
+                }
+            }
+            if let Some(dex) = &p.dex
+                && let Some(bad) = dex.secrets.iter().find(|s| s.split_once('/').is_none())
+            {
+                return Err(format!(
+                    "pod {}/{}: dex secret {bad:?} must be NAMESPACE/NAME",
+                    p.namespace, p.name
+                ));
+            }
             if let Some(i) = p.openbao
                 && i >= servers
             {
@@ -313,7 +440,8 @@ impl PodDecl {
     /// The Pod object as a kubelet-run pod would look: spec, phase, Ready condition, podIP.
     pub fn to_object(&self, index: usize) -> Value {
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let ready = if self.ready && self.phase == PodPhase::Running {
+        // A Dex pod starts unready: the Dex controller decides once it has seen its Secrets.
+        let ready = if self.ready && self.dex.is_none() && self.phase == PodPhase::Running {
             "True"
         } else {
             "False"
@@ -454,6 +582,75 @@ faults:
                 .expect_err("no servers")
                 .contains("openbao server 1")
         );
+    }
+
+    #[test]
+    fn emulated_pods_forwards_and_dex_parse_and_are_checked() {
+        let text = r#"
+namespaces: [gitea, dex]
+emulators:
+  - { name: gitea, product: { product: gitea, version: { flavor: gitea, minor: 24 }, admin: null, app_url: "http://g/", run_user: git, run_uid: 1000, config_path: /app.ini } }
+pods:
+  - name: gitea-0
+    namespace: gitea
+    containers: [{ name: gitea }]
+    exec: { emulator_instance: { instance: gitea, uid: 0 } }
+    forward: { "3000": { instance: gitea }, "22": "127.0.0.1:2222" }
+  - name: dex-0
+    namespace: dex
+    containers: [{ name: dex }]
+    dex: { issuer: "https://dex.example.com", secrets: [global-secrets/kanidm.dex] }
+"#;
+        let f: ClusterFile = serde_yaml::from_str(text).expect("parse");
+        f.check().expect("valid");
+        assert!(
+            matches!(&f.pods[0].exec, Some(ExecDecl::EmulatorInstance(e)) if e.instance == "gitea" && e.uid == 0)
+        );
+        assert_eq!(
+            f.pods[0].forward["3000"],
+            ForwardTarget::Instance("gitea".into())
+        );
+        assert_eq!(
+            f.pods[0].forward["22"],
+            ForwardTarget::Address("127.0.0.1:2222".into())
+        );
+        let dex = f.pods[1].dex.as_ref().expect("dex");
+        assert_eq!(
+            dex.secret_refs().collect::<Vec<_>>(),
+            [("global-secrets", "kanidm.dex")]
+        );
+        // A Dex pod is not Ready before the controller has seen its Secrets.
+        assert_eq!(
+            f.pods[1].to_object(1)["status"]["conditions"][2]["status"],
+            "False"
+        );
+
+        let unknown = text.replace("instance: gitea, uid: 0", "instance: gitee, uid: 0");
+        let f: ClusterFile = serde_yaml::from_str(&unknown).expect("parse");
+        assert!(f.check().expect_err("unknown").contains("\"gitee\""));
+        let typo = text.replace("{ instance: gitea }", "{ instanse: gitea }");
+        assert!(serde_yaml::from_str::<ClusterFile>(&typo).is_err());
+        let bad_ref = text.replace("global-secrets/kanidm.dex", "kanidm.dex");
+        let f: ClusterFile = serde_yaml::from_str(&bad_ref).expect("parse");
+        assert!(f.check().expect_err("bad ref").contains("NAMESPACE/NAME"));
+    }
+
+    #[test]
+    fn the_s1_variants_differ_only_in_the_kanidm_version() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("clusters");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("read");
+        let (v17, v13) = (read("s1.yaml"), read("s1-kanidm13.yaml"));
+        let differing: Vec<(&str, &str)> = v17
+            .lines()
+            .zip(v13.lines())
+            .filter(|(a, b)| a != b)
+            .filter(|(a, _)| !a.starts_with('#'))
+            .collect();
+        assert_eq!(
+            differing,
+            [(r#"      version: "1.7""#, r#"      version: "1.3""#)]
+        );
+        assert_eq!(v17.lines().count(), v13.lines().count());
     }
 
     #[test]

@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::api_error::ApiError;
-use crate::cluster_file::{ExecDecl, PodDecl};
+use crate::cluster_file::{DEX_PORT, ExecDecl, ForwardTarget, PodDecl};
+use crate::dex_pods::{DexPods, is_ready};
+use crate::emulated_pods::EmulatedPods;
 use crate::emulator::EmulatorRegistry;
 use crate::exec::{EXEC_PROTOCOLS, ExecBackend, ExecOptions, ProcessBackend, serve_exec};
 use crate::extensions::{Extensions, HookFuture, HookRequest, RequestHook, TokenAuthenticator};
@@ -36,6 +38,9 @@ pub struct PodRuntime {
     bin_dir: Option<PathBuf>,
     /// Per-pod working and home directories, `DIR/pods/NS/NAME`.
     pods_dir: PathBuf,
+    /// The cluster file's emulated instances, behind `emulator_instance` pods.
+    emulated: Option<Arc<EmulatedPods>>,
+    dex: Option<Arc<DexPods>>,
 }
 
 impl PodRuntime {
@@ -67,7 +72,27 @@ impl PodRuntime {
             tokens,
             bin_dir,
             pods_dir,
+            emulated: None,
+            dex: None,
         })
+    }
+
+    /// Runs `emulator_instance` pods against these instances.
+    pub fn with_emulated(mut self, emulated: Option<Arc<EmulatedPods>>) -> Self {
+        self.emulated = emulated;
+        self
+    }
+
+    /// Forwards Dex pods' port 5556 to these servers.
+    pub fn with_dex(mut self, dex: Arc<DexPods>) -> Self {
+        self.dex = Some(dex);
+        self
+    }
+
+    fn pod_dir(&self, pod: &PodDecl) -> std::io::Result<PathBuf> {
+        let dir = self.pods_dir.join(&pod.namespace).join(&pod.name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
     }
 
     /// The extension slots, filled; `state` is the server they are installed in.
@@ -99,10 +124,16 @@ impl PodRuntime {
                     let path: Vec<String> = process.path.iter().map(|d| d.display().to_string()).collect();
                     env.insert("PATH".into(), path.join(":"));
                 }
-                let cwd = self.pods_dir.join(&pod.namespace).join(&pod.name);
-                std::fs::create_dir_all(&cwd)?;
+                let cwd = self.pod_dir(pod)?;
                 ExecBackend::Process(ProcessBackend { env, path_prepend, cwd: Some(cwd) })
             }
+            Some(ExecDecl::EmulatorInstance(decl)) => match &self.emulated {
+                Some(emulated) => ExecBackend::Process(emulated.backend(decl, self.pod_dir(pod)?)),
+                None => ExecBackend::Failing(format!(
+                    "error executing command in container: the sandbox runs no emulator instance {:?}",
+                    decl.instance
+                )),
+            },
             Some(ExecDecl::Emulator(name)) => match self.emulators.get(name) {
                 Some(emulator) => ExecBackend::Emulator(emulator),
                 None => ExecBackend::Failing(format!(
@@ -116,13 +147,37 @@ impl PodRuntime {
         })
     }
 
-    fn port_target(&self, pod: &PodDecl, port: u16) -> PortTarget {
-        if let Some(target) = pod.forward.get(&port.to_string()) {
-            return match target.parse::<SocketAddr>() {
-                Ok(address) => PortTarget::Address(address),
-                Err(_) => {
-                    PortTarget::Unreachable(format!("forward target {target:?} is not host:port"))
-                }
+    fn port_target(&self, object: &Value, pod: &PodDecl, port: u16) -> PortTarget {
+        match pod.forward.get(&port.to_string()) {
+            Some(ForwardTarget::Address(target)) => {
+                return match target.parse::<SocketAddr>() {
+                    Ok(address) => PortTarget::Address(address),
+                    Err(_) => PortTarget::Unreachable(format!(
+                        "forward target {target:?} is not host:port"
+                    )),
+                };
+            }
+            Some(ForwardTarget::Instance(name)) => {
+                let address = self
+                    .emulated
+                    .as_ref()
+                    .and_then(|e| e.service().http_addr(name));
+                return match address {
+                    Some(address) => PortTarget::Address(address),
+                    None => PortTarget::Unreachable(format!(
+                        "the sandbox runs no emulator instance {name:?}"
+                    )),
+                };
+            }
+            None => {}
+        }
+        if let (Some(_), Some(dex), DEX_PORT) = (&pod.dex, &self.dex, port) {
+            // A Dex that lacks a Secret crash-loops: nothing listens on its port.
+            return match dex.addr(&pod.namespace, &pod.name) {
+                Some(address) if is_ready(object) => PortTarget::Address(address),
+                _ => PortTarget::Unreachable(format!(
+                    "failed to connect to localhost:{port} inside namespace: dial tcp4 127.0.0.1:{port}: connect: connection refused"
+                )),
             };
         }
         if let (Some(index), Some(openbao), OPENBAO_POD_PORT) = (pod.openbao, &self.openbao, port) {
@@ -160,6 +215,7 @@ fn pod_of(req: &HookRequest) -> Result<(Value, PodDecl), ApiError> {
             exec: None,
             openbao: None,
             forward: BTreeMap::new(),
+            dex: None,
         });
     Ok((object, decl))
 }
@@ -304,7 +360,7 @@ impl RequestHook for PortForwardHook {
                 .into_iter()
                 .map(|port| {
                     let target = if running {
-                        runtime.port_target(&decl, port)
+                        runtime.port_target(&pod, &decl, port)
                     } else {
                         PortTarget::Unreachable(format!("pod {} is not running", decl.name))
                     };

@@ -12,7 +12,11 @@ use tokio::sync::watch;
 use crate::audit::AuditLog;
 use crate::cluster_file::ClusterFile;
 use crate::controllers::StoreController;
+use crate::dex_pods::DexPods;
+use crate::emulated_pods::EmulatedPods;
 use crate::emulator::EmulatorRegistry;
+use crate::emulators::EmulatorService;
+use crate::external_secret_controller::ExternalSecretController;
 use crate::openbao::OpenBao;
 use crate::pod_runtime::PodRuntime;
 use crate::registry::{Registry, ResourceType};
@@ -38,7 +42,10 @@ pub struct Sandbox {
     task: tokio::task::JoinHandle<()>,
     /// The OpenBao servers behind the pods; they stop when the sandbox does.
     openbao: Option<Arc<OpenBao>>,
-    controller: tokio::task::JoinHandle<()>,
+    /// The store, ExternalSecret and Dex readiness controllers.
+    controllers: Vec<tokio::task::JoinHandle<()>>,
+    emulated: Option<Arc<EmulatedPods>>,
+    dex: Arc<DexPods>,
 }
 
 /// Namespaces every cluster has.
@@ -162,6 +169,22 @@ impl Sandbox {
                     .context("starting the OpenBao servers")?,
             )),
         };
+        let emulated = match state.cluster_file.emulators.as_slice() {
+            [] => None,
+            configs => Some(Arc::new(
+                EmulatedPods::start(&options.dir, configs.to_vec())
+                    .await
+                    .context("starting the emulated instances")?,
+            )),
+        };
+        if let Some(emulated) = &emulated {
+            state.set_emulators(emulated.service().clone());
+        }
+        let dex = Arc::new(
+            DexPods::start(&state.cluster_file)
+                .await
+                .context("starting the Dex pods' servers")?,
+        );
         let runtime = Arc::new(
             PodRuntime::new(
                 &options.dir,
@@ -169,7 +192,9 @@ impl Sandbox {
                 emulators,
                 Arc::new(TokenAuthority::new()),
             )
-            .context("preparing the pods' directories")?,
+            .context("preparing the pods' directories")?
+            .with_emulated(emulated.clone())
+            .with_dex(dex.clone()),
         );
         state.set_extensions(runtime.extensions(&state));
         write_env_file(&options.dir, openbao.as_deref())?;
@@ -178,7 +203,8 @@ impl Sandbox {
             .with_context(|| format!("binding 127.0.0.1:{}", options.port.unwrap_or(0)))?;
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, state.clone(), rx));
-        let controller = {
+        let mut controllers = Vec::new();
+        {
             let mut config = kube::Config::new(
                 format!("http://{addr}")
                     .parse()
@@ -196,18 +222,29 @@ impl Sandbox {
                 .as_ref()
                 .map(|o| (0..o.count()).map(|i| o.api_addr(i)).collect())
                 .unwrap_or_default();
-            let mut stop = shutdown.subscribe();
-            tokio::spawn(StoreController::new(client, addrs).run(async move {
+            let stopped = |mut stop: watch::Receiver<bool>| async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
-            }))
-        };
+            };
+            controllers.push(tokio::spawn(
+                StoreController::new(client.clone(), addrs).run(stopped(shutdown.subscribe())),
+            ));
+            controllers.push(tokio::spawn(
+                ExternalSecretController::new(client).run(stopped(shutdown.subscribe())),
+            ));
+            controllers.push(tokio::spawn(DexPods::run(
+                state.clone(),
+                stopped(shutdown.subscribe()),
+            )));
+        }
         let sandbox = Self {
             state,
             addr,
             shutdown,
             task,
             openbao,
-            controller,
+            controllers,
+            emulated,
+            dex,
         };
         crate::kubeconfig::write(
             &sandbox.kubeconfig_path(),
@@ -249,12 +286,24 @@ impl Sandbox {
         self.openbao.as_ref()
     }
 
+    /// The emulated Gitea/Forgejo and Kanidm instances (snapshots, counters), `None` when the
+    /// cluster file declares no `emulators`.
+    pub fn emulators(&self) -> Option<&Arc<EmulatorService>> {
+        self.emulated.as_ref().map(|e| e.service())
+    }
+
     /// Stops accepting, closes open connections, waits for the server task and stops the
-    /// OpenBao servers.
+    /// controllers, the emulators, the Dex servers and the OpenBao servers.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
-        let _ = self.controller.await;
+        for controller in self.controllers {
+            let _ = controller.await;
+        }
+        if let Some(emulated) = &self.emulated {
+            emulated.service().stop();
+        }
+        self.dex.stop();
         if let Some(openbao) = &self.openbao {
             openbao.stop();
         }
@@ -334,6 +383,13 @@ impl SandboxHandle {
 
     pub fn state(&self) -> &Arc<ServerState> {
         &self.state
+    }
+
+    /// The emulated Gitea/Forgejo and Kanidm instances, to read their snapshots and counters
+    /// (`handle.emulators().unwrap().gitea("gitea").unwrap().snapshot()`); `None` when the
+    /// cluster file declares no `emulators`. The state stays readable after the sandbox stops.
+    pub fn emulators(&self) -> Option<&Arc<EmulatorService>> {
+        self.state.emulators()
     }
 }
 

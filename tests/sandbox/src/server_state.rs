@@ -3,13 +3,14 @@
 //! extensions.
 
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::Value;
 
 use crate::api_error::ApiError;
 use crate::audit::AuditLog;
 use crate::cluster_file::ClusterFile;
+use crate::emulators::EmulatorService;
 use crate::extensions::Extensions;
 use crate::faults::Faults;
 use crate::registry::{Registry, ResourceType};
@@ -26,6 +27,7 @@ pub struct ServerState {
     pub faults: Faults,
     pub dir: PathBuf,
     extensions: RwLock<Extensions>,
+    emulators: OnceLock<Arc<EmulatorService>>,
 }
 
 impl ServerState {
@@ -46,6 +48,7 @@ impl ServerState {
             faults,
             dir,
             extensions: RwLock::new(Extensions::default()),
+            emulators: OnceLock::new(),
         }
     }
 
@@ -58,6 +61,18 @@ impl ServerState {
 
     pub fn set_extensions(&self, extensions: Extensions) {
         *self.extensions.write().unwrap_or_else(|e| e.into_inner()) = extensions;
+    }
+
+    /// The emulated Gitea/Forgejo and Kanidm instances of the cluster file's `emulators`, for
+    /// tests to read snapshots and counters (`emulators().gitea("gitea")`); `None` when the
+    /// cluster file declares none.
+    pub fn emulators(&self) -> Option<&Arc<EmulatorService>> {
+        self.emulators.get()
+    }
+
+    /// Installs the emulator service; a second call is ignored.
+    pub fn set_emulators(&self, emulators: Arc<EmulatorService>) {
+        let _ = self.emulators.set(emulators);
     }
 
     fn resource(&self, api_version: &str, kind: &str) -> Result<&ResourceType, ApiError> {

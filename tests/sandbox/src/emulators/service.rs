@@ -102,11 +102,18 @@ impl EmulatorService {
     }
 }
 
-impl Drop for EmulatorService {
-    fn drop(&mut self) {
+impl EmulatorService {
+    /// Stops every listener; the state stays readable.
+    pub fn stop(&self) {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+impl Drop for EmulatorService {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
