@@ -14,6 +14,9 @@ use serde_json::Value;
 
 pub const CANARY: &str = "canary-Zq8vX2mK4pT7wR1y";
 
+/// The files of `phases/` that make S1: shared secrets, then 40-kanidm to 70-woodpecker.
+pub const S1_PHASE_FILES: &[&str] = &["values.yaml", "10-", "4", "5", "6", "7"];
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -38,6 +41,35 @@ impl Env {
         Env {
             sandbox,
             phases: fixtures().join("e2e").join(phases),
+            _dir: dir,
+        }
+    }
+
+    /// A sandbox from `tests/sandbox/clusters/<cluster>.yaml` with the S1 phase files of the
+    /// reference bring-up in `phases/` (shared secrets, Kanidm, Dex, Gitea, Renovate,
+    /// Woodpecker, and `values.yaml`), copied so the Vault phases, which need an OpenBao this
+    /// cluster lacks, stay out.
+    pub fn s1(cluster: &str) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let sandbox = SandboxHandle::start(SandboxOptions {
+            cluster_file: root.join("tests/sandbox/clusters").join(format!("{cluster}.yaml")),
+            dir: dir.path().join("sandbox"),
+            port: None,
+        })
+        .expect("the sandbox starts");
+        let phases = dir.path().join("phases");
+        std::fs::create_dir(&phases).expect("phases dir");
+        for entry in std::fs::read_dir(root.join("phases")).expect("phases/") {
+            let path = entry.expect("phases entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if S1_PHASE_FILES.iter().any(|prefix| name.starts_with(prefix)) {
+                std::fs::copy(&path, phases.join(&name)).expect("copy phase file");
+            }
+        }
+        Env {
+            sandbox,
+            phases,
             _dir: dir,
         }
     }

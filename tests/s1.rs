@@ -1,0 +1,298 @@
+//! S1 of shared/SCENARIOS.md end to end: the reference phases in `phases/` (shared secrets,
+//! Kanidm, Dex, Gitea, Renovate, Woodpecker) against the sandbox's S1 cluster, whose Gitea and
+//! Kanidm are faithful emulators and whose Dex is Ready only once its Secrets exist.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bringup_sandbox::emulators::random::sha256_hex;
+use bringup_sandbox::emulators::{GiteaSnapshot, InstanceSnapshot, KanidmSnapshot};
+use common::{Env, assert_exit, stderr, stdout};
+
+
+type Secrets = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Every Secret S1 makes in global-secrets, with exactly these keys.
+const S1_SECRETS: &[(&str, &[&str])] = &[
+    ("gitea.admin", &["password"]),
+    ("dex.gitea", &["client_secret"]),
+    ("dex.grafana", &["client_secret"]),
+    ("woodpecker.agent", &["secret"]),
+    ("registry.admin", &["password"]),
+    ("kanidm.dex", &["client_id", "client_secret"]),
+    ("gitea.renovate", &["token"]),
+    ("gitea.woodpecker", &["client_id", "client_secret"]),
+];
+
+/// The ExternalSecrets of the cluster file: target Secret, key → (global secret, key).
+const SYNCED: &[(&str, &str, &[(&str, &str, &str)])] = &[
+    (
+        "dex",
+        "dex-secrets",
+        &[
+            ("KANIDM_CLIENT_ID", "kanidm.dex", "client_id"),
+            ("KANIDM_CLIENT_SECRET", "kanidm.dex", "client_secret"),
+            ("GITEA_CLIENT_SECRET", "dex.gitea", "client_secret"),
+            ("GRAFANA_CLIENT_SECRET", "dex.grafana", "client_secret"),
+        ],
+    ),
+    (
+        "woodpecker",
+        "woodpecker-secret",
+        &[
+            ("WOODPECKER_AGENT_SECRET", "woodpecker.agent", "secret"),
+            ("WOODPECKER_GITEA_CLIENT", "gitea.woodpecker", "client_id"),
+            ("WOODPECKER_GITEA_SECRET", "gitea.woodpecker", "client_secret"),
+        ],
+    ),
+    (
+        "renovate",
+        "renovate-secret",
+        &[("RENOVATE_TOKEN", "gitea.renovate", "token")],
+    ),
+];
+
+fn gitea(env: &Env) -> GiteaSnapshot {
+    match env.sandbox.emulators().expect("emulators").snapshot("gitea") {
+        Some(InstanceSnapshot::Gitea(snapshot)) => snapshot,
+        other => panic!("no gitea instance: {other:?}"),
+    }
+}
+
+fn kanidm(env: &Env) -> KanidmSnapshot {
+    match env.sandbox.emulators().expect("emulators").snapshot("kanidm") {
+        Some(InstanceSnapshot::Kanidm(snapshot)) => snapshot,
+        other => panic!("no kanidm instance: {other:?}"),
+    }
+}
+
+/// The emulators' state without what a read leaves behind (logins are sessions, not changes).
+fn emulator_state(env: &Env) -> (GiteaSnapshot, KanidmSnapshot) {
+    let mut kanidm = kanidm(env);
+    kanidm.counters.logins = 0;
+    kanidm.counters.failed_logins = 0;
+    (gitea(env), kanidm)
+}
+
+fn global_secrets(env: &Env) -> Secrets {
+    S1_SECRETS
+        .iter()
+        .filter_map(|(name, _)| {
+            env.secret("global-secrets", name)
+                .map(|data| (name.to_string(), data))
+        })
+        .collect()
+}
+
+fn run(env: &Env) -> std::process::Output {
+    let output = env.run(&["run", "--yes"]);
+    assert_exit(&output, 0);
+    output
+}
+
+/// A request the token authorises (read:user), straight at the emulator's API.
+fn token_accepted(env: &Env, token: &str) -> bool {
+    let addr = env
+        .sandbox
+        .emulators()
+        .expect("emulators")
+        .http_addr("gitea")
+        .expect("gitea API");
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: token {token}"))
+        .arg(format!("http://{addr}/api/v1/user/applications/oauth2"))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&status.stdout) == "200"
+}
+
+/// Polls until `check` holds (ExternalSecrets sync on their own clock).
+#[track_caller]
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Everything S1 must end with, and the exactly-one invariants.
+#[track_caller]
+fn assert_end_state(env: &Env) {
+    let secrets = global_secrets(env);
+    for (name, keys) in S1_SECRETS {
+        let data = secrets
+            .get(*name)
+            .unwrap_or_else(|| panic!("Secret global-secrets/{name} missing"));
+        assert_eq!(
+            data.keys().map(String::as_str).collect::<Vec<_>>(),
+            *keys,
+            "global-secrets/{name} has exactly its keys"
+        );
+        assert!(data.values().all(|v| !v.is_empty()), "{name}: empty value");
+    }
+    let admin = &secrets["gitea.admin"]["password"];
+    assert_eq!(admin.chars().count(), 32);
+    assert!(admin.chars().any(|c| !c.is_ascii_alphanumeric()), "symbols");
+    for (name, key) in [
+        ("dex.gitea", "client_secret"),
+        ("dex.grafana", "client_secret"),
+        ("woodpecker.agent", "secret"),
+        ("registry.admin", "password"),
+    ] {
+        assert_eq!(secrets[name][key].chars().count(), 32, "{name}/{key}");
+    }
+
+    // Kanidm: recovered once, the stored password logs in, the dex client as S1 says.
+    let kanidm = kanidm(env);
+    assert_eq!(kanidm.counters.recover_account.get("idm_admin"), Some(&1));
+    let stored = env
+        .secret("kanidm", "kanidm-idm-admin")
+        .expect("kanidm/kanidm-idm-admin");
+    let idm_admin = kanidm
+        .accounts
+        .iter()
+        .find(|a| a.name == "idm_admin")
+        .unwrap();
+    assert_eq!(idm_admin.password_sha256, sha256_hex(&stored["password"]));
+    assert_eq!(
+        kanidm.groups.iter().filter(|g| g.name == "editor").count(),
+        1
+    );
+    let dex: Vec<_> = kanidm
+        .oauth2_clients
+        .iter()
+        .filter(|c| c.name == "dex")
+        .collect();
+    assert_eq!(dex.len(), 1);
+    let dex = dex[0];
+    assert_eq!(dex.landing, "https://dex.example.com");
+    assert_eq!(dex.redirect_urls, ["https://dex.example.com/callback"]);
+    assert!(dex.pkce_disabled);
+    assert_eq!(
+        dex.scope_maps.get("editor").map(Vec::as_slice),
+        Some(&["email", "groups", "openid", "profile"].map(String::from)[..])
+    );
+    assert_eq!(secrets["kanidm.dex"]["client_id"], "dex");
+    assert_eq!(
+        dex.basic_secret_sha256.as_deref(),
+        Some(sha256_hex(&secrets["kanidm.dex"]["client_secret"]).as_str())
+    );
+
+    // Gitea: one Dex source with the dex.gitea secret, one renovate token, one woodpecker app.
+    let gitea = gitea(env);
+    let sources: Vec<_> = gitea
+        .auth_sources
+        .iter()
+        .filter(|s| s.name.eq_ignore_ascii_case("dex"))
+        .collect();
+    assert_eq!(sources.len(), 1, "{:?}", gitea.auth_sources);
+    assert_eq!(sources[0].name, "Dex");
+    assert_eq!(sources[0].provider, "openidConnect");
+    assert_eq!(sources[0].client_id, "gitea");
+    assert_eq!(
+        sources[0].client_secret_sha256,
+        sha256_hex(&secrets["dex.gitea"]["client_secret"])
+    );
+    assert_eq!(
+        sources[0].auto_discover_url,
+        "https://dex.example.com/.well-known/openid-configuration"
+    );
+    let tokens: Vec<_> = gitea
+        .tokens
+        .iter()
+        .filter(|t| t.name == "renovate")
+        .collect();
+    assert_eq!(tokens.len(), 1, "{:?}", gitea.tokens);
+    let token = &secrets["gitea.renovate"]["token"];
+    assert_eq!(tokens[0].token_sha256, sha256_hex(token));
+    assert_eq!(tokens[0].owner, "gitea_admin");
+    let mut scopes = tokens[0].scopes.clone();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        ["read:misc", "read:organization", "read:user", "write:issue", "write:repository"]
+    );
+    assert!(token_accepted(env, token), "Gitea accepts the stored token");
+    assert!(!token_accepted(env, &"0".repeat(40)), "and not any token");
+    let apps: Vec<_> = gitea
+        .oauth2_apps
+        .iter()
+        .filter(|a| a.name == "woodpecker")
+        .collect();
+    assert_eq!(apps.len(), 1, "{:?}", gitea.oauth2_apps);
+    assert_eq!(apps[0].client_id, secrets["gitea.woodpecker"]["client_id"]);
+    assert_eq!(
+        apps[0].client_secret_sha256,
+        sha256_hex(&secrets["gitea.woodpecker"]["client_secret"])
+    );
+    assert!(apps[0].confidential_client);
+    assert_eq!(apps[0].redirect_uris, ["https://ci.example.com/authorize"]);
+
+    // Dex Ready, and the ExternalSecrets synced from global-secrets.
+    let dex_pod = env
+        .object("v1", "Pod", Some("dex"), "dex-7d9c5b8f6-q8w2n")
+        .expect("dex pod");
+    let ready = dex_pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    assert!(ready, "Dex is Ready");
+    for (namespace, name, keys) in SYNCED {
+        eventually(&format!("ExternalSecret {namespace}/{name} synced"), || {
+            let Some(target) = env.secret(namespace, name) else {
+                return false;
+            };
+            keys.iter()
+                .all(|(key, global, global_key)| target.get(*key) == Some(&secrets[*global][*global_key]))
+        });
+    }
+}
+
+/// Writes other than exec/port-forward connects and the run's own Lease.
+fn cluster_writes(env: &Env, since: usize) -> Vec<String> {
+    env.audit()
+        .into_iter()
+        .skip(since)
+        .filter(|e| e.is_mutating() && e.subresource.is_none())
+        .filter(|e| e.resource.as_deref() != Some("leases"))
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect()
+}
+
+#[test]
+fn one_run_from_an_empty_sandbox_brings_up_s1_and_three_more_change_nothing() {
+    let env = Env::s1("s1");
+    let plan = env.run(&["plan"]);
+    assert_exit(&plan, 0);
+    assert!(
+        cluster_writes(&env, 0).is_empty(),
+        "plan changes nothing: {:?}",
+        cluster_writes(&env, 0)
+    );
+    let output = run(&env);
+    assert_end_state(&env);
+    let _ = (stdout(&output), stderr(&output));
+
+    let secrets = global_secrets(&env);
+    let idm_admin = env.secret("kanidm", "kanidm-idm-admin");
+    let emulators = emulator_state(&env);
+    for rerun in 1..=3 {
+        let before = env.audit().len();
+        run(&env);
+        assert_eq!(
+            cluster_writes(&env, before),
+            Vec::<String>::new(),
+            "rerun {rerun} writes nothing but its Lease"
+        );
+        assert_eq!(emulator_state(&env), emulators, "rerun {rerun}: emulators unchanged");
+        assert_eq!(global_secrets(&env), secrets, "rerun {rerun}");
+        assert_eq!(env.secret("kanidm", "kanidm-idm-admin"), idm_admin);
+    }
+    assert_end_state(&env);
+}
+
