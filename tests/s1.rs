@@ -11,7 +11,6 @@ use bringup_sandbox::emulators::random::sha256_hex;
 use bringup_sandbox::emulators::{GiteaSnapshot, InstanceSnapshot, KanidmSnapshot};
 use common::{Env, assert_exit, stderr, stdout};
 
-
 type Secrets = BTreeMap<String, BTreeMap<String, String>>;
 
 /// Every Secret S1 makes in global-secrets, with exactly these keys.
@@ -44,7 +43,11 @@ const SYNCED: &[(&str, &str, &[(&str, &str, &str)])] = &[
         &[
             ("WOODPECKER_AGENT_SECRET", "woodpecker.agent", "secret"),
             ("WOODPECKER_GITEA_CLIENT", "gitea.woodpecker", "client_id"),
-            ("WOODPECKER_GITEA_SECRET", "gitea.woodpecker", "client_secret"),
+            (
+                "WOODPECKER_GITEA_SECRET",
+                "gitea.woodpecker",
+                "client_secret",
+            ),
         ],
     ),
     (
@@ -55,14 +58,24 @@ const SYNCED: &[(&str, &str, &[(&str, &str, &str)])] = &[
 ];
 
 fn gitea(env: &Env) -> GiteaSnapshot {
-    match env.sandbox.emulators().expect("emulators").snapshot("gitea") {
+    match env
+        .sandbox
+        .emulators()
+        .expect("emulators")
+        .snapshot("gitea")
+    {
         Some(InstanceSnapshot::Gitea(snapshot)) => snapshot,
         other => panic!("no gitea instance: {other:?}"),
     }
 }
 
 fn kanidm(env: &Env) -> KanidmSnapshot {
-    match env.sandbox.emulators().expect("emulators").snapshot("kanidm") {
+    match env
+        .sandbox
+        .emulators()
+        .expect("emulators")
+        .snapshot("kanidm")
+    {
         Some(InstanceSnapshot::Kanidm(snapshot)) => snapshot,
         other => panic!("no kanidm instance: {other:?}"),
     }
@@ -214,7 +227,13 @@ fn assert_end_state(env: &Env) {
     scopes.sort();
     assert_eq!(
         scopes,
-        ["read:misc", "read:organization", "read:user", "write:issue", "write:repository"]
+        [
+            "read:misc",
+            "read:organization",
+            "read:user",
+            "write:issue",
+            "write:repository"
+        ]
     );
     assert!(token_accepted(env, token), "Gitea accepts the stored token");
     assert!(!token_accepted(env, &"0".repeat(40)), "and not any token");
@@ -247,8 +266,9 @@ fn assert_end_state(env: &Env) {
             let Some(target) = env.secret(namespace, name) else {
                 return false;
             };
-            keys.iter()
-                .all(|(key, global, global_key)| target.get(*key) == Some(&secrets[*global][*global_key]))
+            keys.iter().all(|(key, global, global_key)| {
+                target.get(*key) == Some(&secrets[*global][*global_key])
+            })
         });
     }
 }
@@ -289,10 +309,225 @@ fn one_run_from_an_empty_sandbox_brings_up_s1_and_three_more_change_nothing() {
             Vec::<String>::new(),
             "rerun {rerun} writes nothing but its Lease"
         );
-        assert_eq!(emulator_state(&env), emulators, "rerun {rerun}: emulators unchanged");
+        assert_eq!(
+            emulator_state(&env),
+            emulators,
+            "rerun {rerun}: emulators unchanged"
+        );
         assert_eq!(global_secrets(&env), secrets, "rerun {rerun}");
         assert_eq!(env.secret("kanidm", "kanidm-idm-admin"), idm_admin);
     }
     assert_end_state(&env);
 }
 
+#[test]
+fn a_lost_renovate_or_woodpecker_secret_replaces_its_token_or_app_once() {
+    let env = Env::s1("s1");
+    run(&env);
+    let before = gitea(&env);
+    let old_token = env.secret("global-secrets", "gitea.renovate").unwrap()["token"].clone();
+    let old_app = env.secret("global-secrets", "gitea.woodpecker").unwrap();
+    let others = |secrets: &Secrets| {
+        let mut kept = secrets.clone();
+        kept.remove("gitea.renovate");
+        kept.remove("gitea.woodpecker");
+        kept
+    };
+    let untouched = others(&global_secrets(&env));
+
+    for name in ["gitea.renovate", "gitea.woodpecker"] {
+        env.sandbox
+            .state()
+            .delete_object("v1", "Secret", Some("global-secrets"), name)
+            .expect("delete");
+    }
+    run(&env);
+    assert_end_state(&env);
+    let after = gitea(&env);
+
+    let new_token = env.secret("global-secrets", "gitea.renovate").unwrap()["token"].clone();
+    assert_ne!(new_token, old_token);
+    assert!(!token_accepted(&env, &old_token), "the old token is gone");
+    assert_eq!(
+        after.counters.tokens_created,
+        before.counters.tokens_created + 1
+    );
+    assert_eq!(
+        after.counters.tokens_deleted,
+        before.counters.tokens_deleted + 1
+    );
+
+    let new_app = env.secret("global-secrets", "gitea.woodpecker").unwrap();
+    assert_ne!(new_app["client_id"], old_app["client_id"]);
+    assert!(
+        !after
+            .oauth2_apps
+            .iter()
+            .any(|a| a.client_id == old_app["client_id"])
+    );
+    assert_eq!(
+        after.counters.oauth2_apps_created,
+        before.counters.oauth2_apps_created + 1
+    );
+    assert_eq!(
+        after.counters.oauth2_apps_deleted,
+        before.counters.oauth2_apps_deleted + 1
+    );
+    assert_eq!(after.counters.oauth2_apps_patched, 0, "never patched");
+
+    // Nothing else moved: the other Secrets, Kanidm, the Dex source.
+    assert_eq!(others(&global_secrets(&env)), untouched);
+    assert_eq!(after.auth_sources, before.auth_sources);
+    assert_eq!(after.counters.auth_sources_updated, 0);
+    assert_eq!(
+        kanidm(&env).counters.recover_account.get("idm_admin"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn the_same_phases_bring_up_s1_with_kanidm_1_3() {
+    let env = Env::s1("s1-kanidm13");
+    assert!(
+        kanidm(&env).version.starts_with("1.3"),
+        "{}",
+        kanidm(&env).version
+    );
+    run(&env);
+    assert_end_state(&env);
+    let emulators = emulator_state(&env);
+    run(&env);
+    assert_eq!(emulator_state(&env), emulators);
+}
+
+#[test]
+fn a_stored_kanidm_password_that_stopped_working_is_recovered_once_more() {
+    let env = Env::s1("s1");
+    run(&env);
+    // Someone recovered idm_admin by hand: the stored password no longer logs in.
+    let mut stale = env.secret("kanidm", "kanidm-idm-admin").unwrap();
+    stale.insert("password".into(), "not-the-password-anymore".into());
+    env.sandbox
+        .state()
+        .put_object(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "kanidm-idm-admin", "namespace": "kanidm"},
+            "stringData": stale,
+        }))
+        .expect("put");
+    let clients = kanidm(&env).oauth2_clients;
+    run(&env);
+    assert_eq!(
+        kanidm(&env).counters.recover_account.get("idm_admin"),
+        Some(&2)
+    );
+    assert_eq!(
+        kanidm(&env).oauth2_clients,
+        clients,
+        "the dex client is untouched"
+    );
+    assert_end_state_but_recoveries(&env);
+}
+
+/// `assert_end_state` for a Kanidm whose admin was recovered more than once on purpose.
+#[track_caller]
+fn assert_end_state_but_recoveries(env: &Env) {
+    let stored = env.secret("kanidm", "kanidm-idm-admin").unwrap();
+    let kanidm = kanidm(env);
+    let idm_admin = kanidm
+        .accounts
+        .iter()
+        .find(|a| a.name == "idm_admin")
+        .unwrap();
+    assert_eq!(idm_admin.password_sha256, sha256_hex(&stored["password"]));
+}
+
+/// Every secret value bringup handles in S1: what it generated, stored, and logged in with.
+fn secret_values(env: &Env) -> Vec<String> {
+    let mut values: Vec<String> = global_secrets(env)
+        .into_values()
+        .flat_map(BTreeMap::into_values)
+        .filter(|v| v != "dex")
+        .collect();
+    values.extend(
+        env.secret("kanidm", "kanidm-idm-admin")
+            .unwrap()
+            .into_values(),
+    );
+    values.push(env.secret("gitea", "gitea-admin-secret").unwrap()["password"].clone());
+    // Gitea shows a token's last eight characters on purpose; the rest must never show.
+    values.retain(|v| v.len() >= 8);
+    values
+}
+
+#[test]
+fn no_secret_value_in_any_exec_command_line_url_output_checkpoint_or_log() {
+    let env = Env::s1("s1");
+    let mut texts = Vec::new();
+    for args in [
+        &["run", "--yes", "-vvv"][..],
+        &["run", "--yes", "-vv", "-o", "json"],
+        &["plan", "--probe", "-vvv"],
+        &["status"],
+    ] {
+        let output = env.run(args);
+        assert_exit(&output, 0);
+        texts.push(format!("{args:?} stdout:\n{}", stdout(&output)));
+        texts.push(format!("{args:?} stderr:\n{}", stderr(&output)));
+    }
+    // A lost Secret replaces a token: the old and the new value are both watched.
+    let mut values = secret_values(&env);
+    env.sandbox
+        .state()
+        .delete_object("v1", "Secret", Some("global-secrets"), "gitea.renovate")
+        .unwrap();
+    let output = env.run(&["run", "--yes", "-vvv"]);
+    assert_exit(&output, 0);
+    texts.push(format!("rerun stdout:\n{}", stdout(&output)));
+    texts.push(format!("rerun stderr:\n{}", stderr(&output)));
+    texts.push(format!("checkpoint:\n{}", env.checkpoint_text()));
+    let audit = env.audit();
+    assert!(
+        audit.iter().any(|e| e.command.is_some()),
+        "execs are audited"
+    );
+    for entry in &audit {
+        texts.push(format!(
+            "audit {} {}?{} {:?}",
+            entry.method, entry.path, entry.query, entry.command
+        ));
+    }
+    values.extend(secret_values(&env));
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), 12, "11 values, and the replaced token");
+    for text in &texts {
+        for value in &values {
+            let lines: Vec<&str> = text.lines().collect();
+            let leaks: Vec<String> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, line)| line.contains(value.as_str()))
+                .map(|(at, _)| {
+                    lines[at.saturating_sub(2)..=at]
+                        .join("\n")
+                        .replace(value.as_str(), "<<<LEAK>>>")
+                })
+                .collect();
+            assert!(
+                leaks.is_empty(),
+                "a secret value leaked in {}:\n{}",
+                text.lines().next().unwrap_or_default(),
+                leaks.join("\n")
+            );
+        }
+    }
+    // The exec command lines are there to be scanned: the Kanidm and Gitea CLIs ran.
+    let commands: Vec<String> = audit
+        .iter()
+        .filter_map(|e| e.command.clone())
+        .map(|c| c.join(" "))
+        .collect();
+    assert!(commands.iter().any(|c| c.contains("recover-account")));
+    assert!(commands.iter().any(|c| c.contains("gitea admin auth")));
+}

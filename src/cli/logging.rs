@@ -13,7 +13,10 @@ pub fn init(verbose: u8, redactor: Redactor) {
         0 => return,
         1 => "bringup=info",
         2 => "bringup=debug,kube=info",
-        _ => "trace",
+        // Not `trace` for every crate: tungstenite and hyper trace the raw frames of exec
+        // and port-forward streams, whose payloads (a recovered password, a freshly created
+        // token) reach the log before bringup has read them and registered them as secrets.
+        _ => "bringup=trace,kube=debug,info",
     };
     let filter = EnvFilter::try_from_env("BRINGUP_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()

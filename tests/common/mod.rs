@@ -53,7 +53,9 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let sandbox = SandboxHandle::start(SandboxOptions {
-            cluster_file: root.join("tests/sandbox/clusters").join(format!("{cluster}.yaml")),
+            cluster_file: root
+                .join("tests/sandbox/clusters")
+                .join(format!("{cluster}.yaml")),
             dir: dir.path().join("sandbox"),
             port: None,
         })
