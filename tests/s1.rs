@@ -25,8 +25,11 @@ const S1_SECRETS: &[(&str, &[&str])] = &[
     ("gitea.woodpecker", &["client_id", "client_secret"]),
 ];
 
-/// The ExternalSecrets of the cluster file: target Secret, key → (global secret, key).
-const SYNCED: &[(&str, &str, &[(&str, &str, &str)])] = &[
+/// A key of a synced Secret and where it comes from: (key, global secret, its key).
+type SyncedKey = (&'static str, &'static str, &'static str);
+
+/// The ExternalSecrets of the cluster file: target namespace and Secret, and its keys.
+const SYNCED: &[(&str, &str, &[SyncedKey])] = &[
     (
         "dex",
         "dex-secrets",
