@@ -308,6 +308,27 @@ fn one_run_from_an_empty_sandbox_brings_up_s1_and_three_more_change_nothing() {
     let env = Env::s1("s1");
     let plan = env.run(&["plan"]);
     assert_exit(&plan, 0);
+    let table = stdout(&plan);
+    let steps: Vec<&str> = table
+        .lines()
+        .filter(|line| line.contains('/') && !line.contains("bringup plan"))
+        .collect();
+    assert_eq!(steps.len(), 19, "every S1 step is listed:\n{table}");
+    assert!(
+        steps
+            .iter()
+            .all(|line| line.split_whitespace().nth(3) == Some("pending")),
+        "every step is pending before the first run:\n{table}"
+    );
+    for id in [
+        "kanidm/idm-admin-password",
+        "gitea/dex-source",
+        "renovate/token",
+        "woodpecker/oauth-app",
+        "dex/ready",
+    ] {
+        assert!(table.contains(id), "{id} in the plan:\n{table}");
+    }
     assert!(
         cluster_writes(&env, 0).is_empty(),
         "plan changes nothing: {:?}",
