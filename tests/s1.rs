@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bringup_sandbox::emulators::random::sha256_hex;
-use bringup_sandbox::emulators::{GiteaSnapshot, InstanceSnapshot, KanidmSnapshot};
+use bringup_sandbox::emulators::{CliRequest, GiteaSnapshot, InstanceSnapshot, KanidmSnapshot};
 use common::{Env, assert_exit, stderr, stdout};
 
 type Secrets = BTreeMap<String, BTreeMap<String, String>>;
@@ -106,6 +106,17 @@ fn run(env: &Env) -> std::process::Output {
     let output = env.run(&["run", "--yes"]);
     assert_exit(&output, 0);
     output
+}
+
+/// Runs the emulated Gitea CLI as the git user, as `su git -c` would in the pod.
+fn gitea_cli(env: &Env, argv: &[&str]) -> (i32, String) {
+    let out = env
+        .sandbox
+        .emulators()
+        .expect("emulators")
+        .run_cli("gitea", &CliRequest::new(argv))
+        .expect("gitea instance");
+    (out.exit_code, out.stdout)
 }
 
 /// A request the token authorises (read:user), straight at the emulator's API.
@@ -232,6 +243,18 @@ fn assert_end_state_with_recoveries(env: &Env, recoveries: std::ops::RangeInclus
     assert_eq!(
         sources[0].auto_discover_url,
         "https://dex.example.com/.well-known/openid-configuration"
+    );
+    let (code, list) = gitea_cli(env, &["gitea", "admin", "auth", "list"]);
+    assert_eq!(code, 0);
+    // Columns are padded with one or more tabs.
+    let dex_lines: Vec<&str> = list
+        .lines()
+        .filter(|line| line.split('\t').filter(|cell| !cell.is_empty()).nth(1) == Some("Dex"))
+        .collect();
+    assert_eq!(
+        dex_lines.len(),
+        1,
+        "`gitea admin auth list` shows one Dex:\n{list}"
     );
     let tokens: Vec<_> = gitea
         .tokens
@@ -661,4 +684,80 @@ fn killed_at_20_random_moments_each_rerun_ends_in_the_same_state() {
         );
         assert_eq!(written_values(&env), now, "{context}");
     }
+}
+
+#[test]
+fn after_the_old_script_the_source_is_updated_and_stale_tokens_and_apps_replaced() {
+    let env = Env::s1("s1");
+    // What the seed's script leaves: a Dex source with another secret, a renovate token
+    // nobody can read any more, and two woodpecker apps from two runs.
+    let (code, _) = gitea_cli(
+        &env,
+        &[
+            "gitea",
+            "admin",
+            "auth",
+            "add-oauth",
+            "--name",
+            "Dex",
+            "--provider",
+            "openidConnect",
+            "--key",
+            "gitea",
+            "--secret",
+            "old-secret-from-the-script",
+            "--auto-discover-url",
+            "https://dex.example.com/.well-known/openid-configuration",
+        ],
+    );
+    assert_eq!(code, 0);
+    let (code, _) = gitea_cli(
+        &env,
+        &[
+            "gitea",
+            "admin",
+            "user",
+            "generate-access-token",
+            "-u",
+            "gitea_admin",
+            "-t",
+            "renovate",
+            "--scopes",
+            "write:repository",
+        ],
+    );
+    assert_eq!(code, 0);
+    let addr = env.sandbox.emulators().unwrap().http_addr("gitea").unwrap();
+    for _ in 0..2 {
+        let status = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "gitea_admin:S1-sandbox-admin!pw#2026"])
+            .args(["-H", "Content-Type: application/json", "-d"])
+            .arg(r#"{"name":"woodpecker","redirect_uris":["https://ci.example.com/authorize"],"confidential_client":true}"#)
+            .arg(format!("http://{addr}/api/v1/user/applications/oauth2"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&status.stdout), "201");
+    }
+    let before = gitea(&env);
+    assert_eq!(before.oauth2_apps.len(), 2);
+
+    run(&env);
+    assert_end_state(&env);
+    let after = gitea(&env);
+    assert_eq!(
+        after.counters.auth_sources_added, before.counters.auth_sources_added,
+        "no second source"
+    );
+    assert_eq!(
+        after.counters.auth_sources_updated, 1,
+        "the existing source was updated"
+    );
+    assert_eq!(after.auth_sources[0].id, before.auth_sources[0].id);
+    assert_eq!(after.counters.tokens_deleted, 1);
+    assert_eq!(after.counters.oauth2_apps_deleted, 2);
+    assert_eq!(after.counters.oauth2_apps_patched, 0);
+
+    let state = emulator_state(&env);
+    run(&env);
+    assert_eq!(emulator_state(&env), state);
 }
