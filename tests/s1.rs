@@ -642,48 +642,65 @@ fn killed_at_20_random_moments_each_rerun_ends_in_the_same_state() {
 
     // A fixed-seed LCG: random moments, the same ones on every machine.
     let mut seed: u64 = 0x5eed_0005;
-    for attempt in 0..20 {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let fraction = (seed >> 33) as f64 / (1u64 << 31) as f64;
-        let moment = full_run.mul_f64(fraction * 1.1);
-        let env = Env::s1("s1");
-        let mut child = env
-            .bringup()
-            .args(["run", "--yes"])
-            .env("BRINGUP_LOCK_DURATION", "1s")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(moment);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let written = written_values(&env);
-
-        run_to_completion(&env, 10);
-        let context = format!("attempt {attempt}, killed after {moment:?} of {full_run:?}");
-        assert_end_state_with_recoveries(&env, 1..=2);
-        let now = written_values(&env);
-        for (key, value) in &written {
-            // The one value that may move: a password recovered just before the kill and
-            // stored, then found not to log in, cannot happen; anything else is a rewrite.
-            assert_eq!(
-                now.get(key),
-                Some(value),
-                "{context}: {key} changed once written"
-            );
+    let moments: Vec<Duration> = (0..20)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let fraction = (seed >> 33) as f64 / (1u64 << 31) as f64;
+            full_run.mul_f64(fraction * 1.1)
+        })
+        .collect();
+    // Two sandboxes at a time: most of an attempt is waiting for the killed run's Lease.
+    std::thread::scope(|scope| {
+        for worker in 0..2 {
+            let moments = &moments;
+            scope.spawn(move || {
+                for (attempt, moment) in moments.iter().enumerate().skip(worker).step_by(2) {
+                    kill_and_rerun(attempt, *moment, full_run);
+                }
+            });
         }
-        let state = emulator_state(&env);
-        run(&env);
+    });
+}
+
+/// One attempt: a run killed after `moment`, then runs until one succeeds.
+fn kill_and_rerun(attempt: usize, moment: Duration, full_run: Duration) {
+    let env = Env::s1("s1");
+    let mut child = env
+        .bringup()
+        .args(["run", "--yes"])
+        .env("BRINGUP_LOCK_DURATION", "1s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(moment);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let written = written_values(&env);
+
+    run_to_completion(&env, 10);
+    let context = format!("attempt {attempt}, killed after {moment:?} of {full_run:?}");
+    assert_end_state_with_recoveries(&env, 1..=2);
+    let now = written_values(&env);
+    // Once written, no value changes, the stored Kanidm password included: a recovery
+    // happens only while no working password is stored.
+    for (key, value) in &written {
         assert_eq!(
-            emulator_state(&env),
-            state,
-            "{context}: the run after changes nothing"
+            now.get(key),
+            Some(value),
+            "{context}: {key} changed once written"
         );
-        assert_eq!(written_values(&env), now, "{context}");
     }
+    let state = emulator_state(&env);
+    run(&env);
+    assert_eq!(
+        emulator_state(&env),
+        state,
+        "{context}: the run after changes nothing"
+    );
+    assert_eq!(written_values(&env), now, "{context}");
 }
 
 #[test]
