@@ -1399,6 +1399,48 @@ mod tests {
     }
 
     #[test]
+    fn lookup_templates_item_and_skip_if_stdin_are_checked() {
+        let http = "  - id: s\n    kind: http\n    target: {url: \"https://git.example\"}\n";
+        let lookup = |extra: &str| {
+            problems(
+                &format!(
+                    "{http}    request: {{method: POST, path: /tokens}}\n    lookup:\n      request: {{path: /tokens}}\n{extra}"
+                ),
+                json!({}),
+            )
+        };
+        let fine = lookup(
+            "      match: {name: renovate}\n      keep: {token_last_eight: \"{{ secret('ns', 'sec', 'token', default='')[-8:] }}\"}\n      delete: {method: DELETE, path: \"/tokens/{{ item.id }}\", expect: [204, 404]}\n",
+        );
+        assert_eq!(fine, "");
+        let empty = lookup("      match: {}\n");
+        assert!(empty.contains("`lookup.match` is empty"), "{empty}");
+        let secret_path = lookup(
+            "      match: {name: r}\n      delete: {method: DELETE, path: \"/t/{{ secret('ns', 's', 'k') }}\"}\n",
+        );
+        assert!(
+            secret_path.contains("`secret()` in `lookup.delete.path`"),
+            "{secret_path}"
+        );
+        let stray_item = problems(
+            &format!("{http}    request: {{method: POST, path: \"/t/{{{{ item.id }}}}\"}}\n"),
+            json!({}),
+        );
+        assert!(
+            stray_item.contains("`item` is not available in `request.path`")
+                && stray_item.contains("only `lookup.delete` reads it"),
+            "{stray_item}"
+        );
+        let stdin = problems(
+            &format!(
+                "{EXEC}    skip_if:\n      command: [check]\n      stdin: \"{{{{ secret('ns', 's', 'k', default='') }}}}\"\n"
+            ),
+            json!({}),
+        );
+        assert_eq!(stdin, "", "a secret may go on the check's stdin");
+    }
+
+    #[test]
     fn template_positions_in_block_scalars_point_at_the_line() {
         let step = format!("{EXEC}    stdin: |\n      first line\n      {{{{ values.nope }}}}\n");
         let text = problems(&step, json!({}));
