@@ -1,5 +1,6 @@
-//! The cluster file: namespaces, pods, custom resources, preloaded objects and faults the
-//! sandbox starts with (tests/sandbox/clusters/*.yaml).
+//! The cluster file: namespaces, emulated Gitea/Kanidm instances, pods (with their exec,
+//! port-forward and Dex behaviour), custom resources, preloaded objects and faults the sandbox
+//! starts with (tests/sandbox/clusters/*.yaml; clusters/s1.yaml shows the emulated and Dex pods).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

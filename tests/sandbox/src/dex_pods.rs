@@ -91,7 +91,10 @@ pub fn sync_readiness(state: &ServerState) {
         let Ok(object) = state.get_object("v1", "Pod", Some(&pod.namespace), &pod.name) else {
             continue;
         };
-        let want = pod.ready && missing_secrets(state, dex).is_empty();
+        // A pod that is not Running never reports Ready (set_pod_ready would refuse anyway).
+        let want = pod.ready
+            && object["status"]["phase"] == "Running"
+            && missing_secrets(state, dex).is_empty();
         let now = is_ready(&object);
         if want != now
             && let Err(error) = set_pod_ready(state, &pod.namespace, &pod.name, want)
@@ -181,6 +184,71 @@ mod tests {
         assert_eq!(doc["token_endpoint"], "https://dex.example.com/token");
         let doc = discovery_document("https://example.com/dex/");
         assert_eq!(doc["jwks_uri"], "https://example.com/dex/keys");
+    }
+
+    fn state(dir: &std::path::Path, yaml: &str) -> ServerState {
+        let file: ClusterFile = serde_yaml::from_str(yaml).unwrap();
+        let audit = crate::audit::AuditLog::create(&dir.join("audit.jsonl")).unwrap();
+        let state = ServerState::new(
+            crate::registry::Registry::builtin(),
+            file,
+            "t".into(),
+            audit,
+            dir.to_owned(),
+        );
+        for ns in ["dex", "g"] {
+            state
+                .put_object(
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                )
+                .unwrap();
+        }
+        let pods = state.cluster_file.pods.clone();
+        for (i, pod) in pods.iter().enumerate() {
+            state.put_object(pod.to_object(i)).unwrap();
+        }
+        state
+    }
+
+    fn pod(state: &ServerState, name: &str) -> Value {
+        state.get_object("v1", "Pod", Some("dex"), name).unwrap()
+    }
+
+    #[test]
+    fn readiness_follows_the_secrets_and_is_written_only_on_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(
+            dir.path(),
+            "pods:\n- { name: up, namespace: dex, containers: [{name: dex}], dex: { issuer: 'https://d', secrets: [g/a, g/b] } }\n- { name: pending, namespace: dex, phase: Pending, containers: [{name: dex}], dex: { issuer: 'https://d', secrets: [g/a] } }\n",
+        );
+        let secret = |name: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "g"}});
+        sync_readiness(&state);
+        assert!(!is_ready(&pod(&state, "up")));
+        state.put_object(secret("a")).unwrap();
+        sync_readiness(&state);
+        assert!(!is_ready(&pod(&state, "up")));
+        assert_eq!(
+            missing_secrets(&state, state.cluster_file.pods[0].dex.as_ref().unwrap()),
+            ["g/b"]
+        );
+        state.put_object(secret("b")).unwrap();
+        sync_readiness(&state);
+        let ready = pod(&state, "up");
+        assert!(is_ready(&ready));
+        let pending = pod(&state, "pending");
+        sync_readiness(&state);
+        assert_eq!(
+            pod(&state, "up")["metadata"]["resourceVersion"],
+            ready["metadata"]["resourceVersion"]
+        );
+        assert_eq!(
+            pod(&state, "pending")["metadata"]["resourceVersion"],
+            pending["metadata"]["resourceVersion"],
+            "a pod that is not Running stays unready without writes"
+        );
+        state.delete_object("v1", "Secret", Some("g"), "a").unwrap();
+        sync_readiness(&state);
+        assert!(!is_ready(&pod(&state, "up")));
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -83,9 +83,25 @@ impl EmulatedPods {
     /// container's environment, the emulated programs first on PATH and HOME = `cwd` (the
     /// Kanidm token cache is keyed by HOME, so pods do not share logins).
     pub fn backend(&self, decl: &EmulatorInstanceExecDecl, cwd: PathBuf) -> ProcessBackend {
+        EmulatedPodsEnv {
+            bin_dir: self.bin_dir.clone(),
+            url: self.service.cli_url(),
+        }
+        .backend(decl, cwd)
+    }
+}
+
+/// What an emulated container's environment is made of.
+struct EmulatedPodsEnv {
+    bin_dir: PathBuf,
+    url: String,
+}
+
+impl EmulatedPodsEnv {
+    fn backend(&self, decl: &EmulatorInstanceExecDecl, cwd: PathBuf) -> ProcessBackend {
         let env = BTreeMap::from([
             ("PATH".to_owned(), SYSTEM_PATH.to_owned()),
-            ("BRINGUP_EMULATOR_URL".to_owned(), self.service.cli_url()),
+            ("BRINGUP_EMULATOR_URL".to_owned(), self.url.clone()),
             (
                 "BRINGUP_EMULATOR_INSTANCE".to_owned(),
                 decl.instance.clone(),
@@ -147,4 +163,41 @@ pub fn locate_sandbox_emu() -> Result<PathBuf, EmulatedPodsError> {
                     .join(", ")
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_names_the_command_that_builds_it() {
+        let error = EmulatedPodsError::BinaryNotFound {
+            searched: "looked in /x".into(),
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("cargo build -p bringup-sandbox --bins"),
+            "{text}"
+        );
+        assert!(text.contains(SANDBOX_EMU_ENV), "{text}");
+    }
+
+    #[test]
+    fn a_rootful_container_runs_as_root_with_the_emulated_programs_first() {
+        let decl = EmulatorInstanceExecDecl {
+            instance: "gitea".into(),
+            uid: 0,
+        };
+        let env_of = |bin_dir: PathBuf, url: String| {
+            let pods = EmulatedPodsEnv { bin_dir, url };
+            pods.backend(&decl, PathBuf::from("/pods/gitea/gitea-0"))
+        };
+        let backend = env_of(PathBuf::from("/emu-bin"), "http://127.0.0.1:1".into());
+        assert_eq!(backend.path_prepend, [PathBuf::from("/emu-bin")]);
+        assert_eq!(backend.env["BRINGUP_EMULATOR_UID"], "0");
+        assert_eq!(backend.env["BRINGUP_EMULATOR_INSTANCE"], "gitea");
+        assert_eq!(backend.env["BRINGUP_EMULATOR_URL"], "http://127.0.0.1:1");
+        assert_eq!(backend.env["USER"], "root");
+        assert_eq!(backend.cwd, Some(PathBuf::from("/pods/gitea/gitea-0")));
+    }
 }

@@ -101,9 +101,32 @@ fn seed(state: &ServerState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `DIR/env`: shell-sourceable addresses of what the sandbox runs (`BAO_ADDR_0=...`).
-fn write_env_file(dir: &Path, openbao: Option<&OpenBao>) -> anyhow::Result<()> {
+/// `DIR/env`: shell-sourceable addresses of what the sandbox runs (`BAO_ADDR_0=...`,
+/// `EMULATOR_HTTP_GITEA=127.0.0.1:PORT`).
+fn write_env_file(
+    dir: &Path,
+    openbao: Option<&OpenBao>,
+    emulators: Option<&EmulatorService>,
+) -> anyhow::Result<()> {
     let mut text = format!("KUBECONFIG={}\n", dir.join("kubeconfig").display());
+    if let Some(emulators) = emulators {
+        text.push_str(&format!("EMULATOR_CLI_URL={}\n", emulators.cli_url()));
+        for name in emulators.names() {
+            if let Some(addr) = emulators.http_addr(&name) {
+                let var: String = name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_uppercase()
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                text.push_str(&format!("EMULATOR_HTTP_{var}={addr}\n"));
+            }
+        }
+    }
     if let Some(openbao) = openbao {
         text.push_str(&format!("BAO_BIN={}\n", openbao.binary().display()));
         for index in 0..openbao.count() {
@@ -197,7 +220,11 @@ impl Sandbox {
             .with_dex(dex.clone()),
         );
         state.set_extensions(runtime.extensions(&state));
-        write_env_file(&options.dir, openbao.as_deref())?;
+        write_env_file(
+            &options.dir,
+            openbao.as_deref(),
+            emulated.as_ref().map(|e| e.service().as_ref()),
+        )?;
         let (listener, addr) = server::bind(options.port.unwrap_or(0))
             .await
             .with_context(|| format!("binding 127.0.0.1:{}", options.port.unwrap_or(0)))?;

@@ -544,3 +544,60 @@ pods:
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_secrets_extract_whole_secrets_and_fail_on_a_missing_property() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sandbox = common::start(common::cluster("s1.yaml"), dir.path()).await;
+    let client = common::client(&sandbox).await;
+    put_secret(
+        &client,
+        "global-secrets",
+        "woodpecker.agent",
+        json!({"secret": "s", "extra": "e"}),
+    )
+    .await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "bringup", &external_secrets());
+    let es: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": { "name": "agent", "namespace": "bringup" },
+        "spec": {
+            "secretStoreRef": { "kind": "ClusterSecretStore", "name": "global-secrets" },
+            "target": { "name": "agent-copy" },
+            "dataFrom": [{ "extract": { "key": "woodpecker.agent" } }],
+            "data": [{ "secretKey": "nope", "remoteRef": { "key": "woodpecker.agent", "property": "missing" } }],
+        },
+    }))
+    .expect("an ExternalSecret");
+    api.create(&PostParams::default(), &es)
+        .await
+        .expect("created");
+    let failing = wait_for("agent SecretSyncedError", async || {
+        ready(&api.get("agent").await.ok()?).filter(|(s, _)| s == "False")
+    })
+    .await;
+    assert_eq!(failing.1, "SecretSyncedError");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "bringup");
+    assert!(secrets.get_opt("agent-copy").await.expect("get").is_none());
+
+    let mut fixed = api.get("agent").await.expect("es");
+    fixed.data["spec"]["data"][0]["remoteRef"]["property"] = json!("secret");
+    api.replace("agent", &PostParams::default(), &fixed)
+        .await
+        .expect("replaced");
+    let copy = wait_for("agent-copy", async || {
+        secrets.get_opt("agent-copy").await.ok()?
+    })
+    .await;
+    let data = copy.data.expect("data");
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["extra", "nope", "secret"]);
+    assert_eq!(data["nope"].0, b"s");
+    let owner = &copy.metadata.owner_references.expect("owner")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("ExternalSecret", "agent")
+    );
+    sandbox.shutdown().await;
+}

@@ -69,6 +69,11 @@ impl EmulatorService {
         format!("http://{}", self.cli_addr)
     }
 
+    /// The instances' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.instances.keys().cloned().collect()
+    }
+
     /// Where the instance's product API listens; `None` for an unknown instance.
     pub fn http_addr(&self, instance: &str) -> Option<SocketAddr> {
         self.instances.get(instance).map(|r| r.http_addr)
