@@ -778,3 +778,40 @@ fn after_the_old_script_the_source_is_updated_and_stale_tokens_and_apps_replaced
     run(&env);
     assert_eq!(emulator_state(&env), state);
 }
+
+#[test]
+fn the_same_phases_bring_up_s1_on_a_rootless_forgejo_with_one_value_changed() {
+    let env = Env::s1_edited("s1", |text| {
+        let forgejo = text
+            .replace(
+                "version: { flavor: gitea, minor: 24 }",
+                "version: { flavor: forgejo, major: 11 }",
+            )
+            .replace(
+                "exec: { emulator_instance: { instance: gitea, uid: 0 } }",
+                "exec: { emulator_instance: { instance: gitea, uid: 1000 } }",
+            );
+        assert_ne!(forgejo, text, "the cluster file still has these lines");
+        forgejo
+    });
+    assert!(
+        gitea(&env).version.contains("gitea-"),
+        "{}",
+        gitea(&env).version
+    );
+    // As for Gitea's rootful image, `su git -c` is refused in a rootless container.
+    let refused = env.run(&["run", "--yes"]);
+    assert_exit(&refused, 1);
+    assert!(
+        stdout(&refused).contains("gitea/dex-source"),
+        "{}",
+        stdout(&refused)
+    );
+    let output = env.run(&["run", "--yes", "--set", "gitea.cli_user="]);
+    assert_exit(&output, 0);
+    assert_end_state(&env);
+    let state = emulator_state(&env);
+    let again = env.run(&["run", "--yes", "--set", "gitea.cli_user="]);
+    assert_exit(&again, 0);
+    assert_eq!(emulator_state(&env), state);
+}

@@ -50,12 +50,22 @@ impl Env {
     /// Woodpecker, and `values.yaml`), copied so the Vault phases, which need an OpenBao this
     /// cluster lacks, stay out.
     pub fn s1(cluster: &str) -> Env {
+        Env::s1_edited(cluster, |text| text)
+    }
+
+    /// [`Env::s1`] with the cluster file's text changed first (another product flavour, uid).
+    pub fn s1_edited(cluster: &str, edit: impl FnOnce(String) -> String) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let sandbox = SandboxHandle::start(SandboxOptions {
-            cluster_file: root
-                .join("tests/sandbox/clusters")
+        let text = std::fs::read_to_string(
+            root.join("tests/sandbox/clusters")
                 .join(format!("{cluster}.yaml")),
+        )
+        .expect("cluster file");
+        let cluster_file = dir.path().join("cluster.yaml");
+        std::fs::write(&cluster_file, edit(text)).expect("write cluster file");
+        let sandbox = SandboxHandle::start(SandboxOptions {
+            cluster_file,
             dir: dir.path().join("sandbox"),
             port: None,
         })
