@@ -197,10 +197,21 @@ fn failure_detail(ctx: &StepContext<'_>, spec: &ExecStep, output: &ExecOutput) -
 }
 
 /// The command as an error may show it: its first two words. Arguments may hold anything.
+/// For `sh -c SCRIPT NAME ...`, the script's `$0` name too: it says which script it was,
+/// where `sh -c …` alone would name every scripted step the same.
 fn shown(argv: &[String]) -> String {
     let mut words: Vec<&str> = argv.iter().take(2).map(String::as_str).collect();
     if argv.len() > 2 {
         words.push("…");
+    }
+    let script_name = argv.get(3).filter(|name| {
+        name.len() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    });
+    if let (Some("-c"), Some(name)) = (argv.get(1).map(String::as_str), script_name) {
+        words.push(name);
     }
     words.join(" ")
 }
@@ -523,5 +534,20 @@ mod tests {
             seen.lock().unwrap().last().unwrap(),
             &vec!["recover".to_string()]
         );
+    }
+
+    #[test]
+    fn a_script_is_shown_by_its_name_and_nothing_else() {
+        let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shown(&argv(&["sh", "-c", "echo $1", "check-group", "x"])),
+            "sh -c … check-group"
+        );
+        assert_eq!(shown(&argv(&["sh", "-c", "echo", "has space"])), "sh -c …");
+        assert_eq!(
+            shown(&argv(&["kanidm", "login", "-D", "idm_admin"])),
+            "kanidm login …"
+        );
+        assert_eq!(shown(&argv(&["sh", "-c", "true"])), "sh -c …");
     }
 }
