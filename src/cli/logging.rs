@@ -13,12 +13,11 @@ pub fn init(verbose: u8, redactor: Redactor) {
         0 => return,
         1 => "bringup=info",
         2 => "bringup=debug,kube=info",
-        // Not the wire-level crates: they trace raw frames and bodies (the port-forward's
-        // WebSocket carries OpenBao's answer to sys/init) before any value in them is known to
-        // the redactor, and as hex, which no redactor would recognise.
-        _ => {
-            "trace,tungstenite=info,tokio_tungstenite=info,hyper=info,hyper_util=info,h2=info,rustls=info"
-        }
+        // Not `trace` for every crate: tungstenite and hyper trace the raw frames of exec
+        // and port-forward streams, whose payloads (OpenBao's answer to sys/init, a recovered
+        // password, a fresh token) reach the log before bringup has read them and registered
+        // them as secrets, and as hex, which no redactor would recognise.
+        _ => "bringup=trace,kube=debug,info",
     };
     let filter = EnvFilter::try_from_env("BRINGUP_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()

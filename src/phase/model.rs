@@ -418,16 +418,80 @@ fn default_true() -> bool {
     true
 }
 
-/// When the step's work is already done.
+/// When the step's work is already done. Written flat, as `{command: [...]}` (with an
+/// optional `stdin`), `{secret_key: ns/name/key}` or `{request: {...}}` (see [`SkipIfFields`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "SkipIfFields", into = "SkipIfFields")]
 pub enum SkipIf {
-    /// Exit 0 of this command (in the step's pod) means done; 1 means not done; other codes fail.
-    Command(Vec<String>),
+    /// Exit 0 of this command (in the step's pod) means done; 1 means not done; other codes
+    /// fail. `stdin` (a template, where secrets may go) is fed to it, then closed.
+    Command {
+        command: Vec<String>,
+        stdin: Option<String>,
+    },
     /// The Secret key exists and is not empty.
     SecretKey(SecretKeyRef),
     /// The HTTP request (same target and auth as the step) answers one of `expect`.
     Request(HttpRequest),
+}
+
+/// The YAML form of [`SkipIf`]: one of `command`, `secret_key` or `request`, and `stdin`
+/// only beside `command`. A struct with a checked conversion, like [`TargetFields`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipIfFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<SecretKeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<HttpRequest>,
+}
+
+impl TryFrom<SkipIfFields> for SkipIf {
+    type Error = String;
+    fn try_from(fields: SkipIfFields) -> Result<Self, String> {
+        match fields {
+            SkipIfFields { command: Some(command), stdin, secret_key: None, request: None } => {
+                Ok(SkipIf::Command { command, stdin })
+            }
+            SkipIfFields { secret_key: Some(key), command: None, stdin: None, request: None } => {
+                Ok(SkipIf::SecretKey(key))
+            }
+            SkipIfFields { request: Some(request), command: None, stdin: None, secret_key: None } => {
+                Ok(SkipIf::Request(request))
+            }
+            SkipIfFields { stdin: Some(_), command: None, .. } => {
+                Err("`stdin` is fed to `command`, which is missing: add the command, or remove `stdin`".into())
+            }
+            SkipIfFields { command: None, secret_key: None, request: None, .. } => Err(
+                "one of `command`, `secret_key` or `request` is needed: e.g. `skip_if: {secret_key: ns/secret/key}`".into(),
+            ),
+            _ => Err("only one of `command`, `secret_key` and `request` may be given: keep one of them".into()),
+        }
+    }
+}
+
+impl From<SkipIf> for SkipIfFields {
+    fn from(skip: SkipIf) -> Self {
+        match skip {
+            SkipIf::Command { command, stdin } => SkipIfFields {
+                command: Some(command),
+                stdin,
+                ..Default::default()
+            },
+            SkipIf::SecretKey(key) => SkipIfFields {
+                secret_key: Some(key),
+                ..Default::default()
+            },
+            SkipIf::Request(request) => SkipIfFields {
+                request: Some(request),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// How stdout becomes `output`.
@@ -588,12 +652,41 @@ pub struct HttpStep {
     pub tls: Option<Tls>,
     #[serde(default)]
     pub skip_if: Option<SkipIf>,
+    /// List what exists before creating: keep a live object, delete the others.
+    #[serde(default)]
+    pub lookup: Option<Box<Lookup>>,
     pub request: HttpRequest,
     /// Whether the response is a secret (registered with the redactor). Default true.
     #[serde(default = "default_true")]
     pub sensitive: bool,
     #[serde(default)]
     pub store: Option<Store>,
+}
+
+/// For APIs that show a secret only when they create it (tokens, OAuth apps) and let names
+/// repeat or refuse duplicates: list first, keep the one the stored secret belongs to,
+/// delete every other match, and send `request` only when none is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    /// The list request (GET by default), with the step's target and auth.
+    pub request: HttpRequest,
+    /// JSON pointer to the list in the response (`/results`); the body itself by default.
+    #[serde(default)]
+    pub items: Option<String>,
+    /// The items that are "ours": every field (a top-level key, or a JSON pointer starting
+    /// with `/`) equals its template's value.
+    #[serde(rename = "match")]
+    pub matches: BTreeMap<String, String>,
+    /// Which match is the live one to keep (templates, which may read secrets). An empty
+    /// value matches nothing, so a missing Secret (`secret(..., default='')`) keeps nothing.
+    /// Without `keep`, every match is kept: found means done.
+    #[serde(default)]
+    pub keep: Option<BTreeMap<String, String>>,
+    /// How to delete a match that is not kept (templates over `item`). Without it, a match
+    /// that is not kept fails the step instead of being duplicated.
+    #[serde(default)]
+    pub delete: Option<HttpRequest>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -875,4 +968,38 @@ pub enum RootTokenAction {
     Revoke,
     /// Make a new root token from the unseal keys in custody (generate-root) and store it.
     Generate,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_if_reads_flat_and_keeps_its_old_shape() {
+        let skip: SkipIf = serde_yaml::from_str("command: [sh, -c, check]\nstdin: pw").unwrap();
+        assert_eq!(
+            skip,
+            SkipIf::Command {
+                command: vec!["sh".into(), "-c".into(), "check".into()],
+                stdin: Some("pw".into())
+            }
+        );
+        // A check without stdin serialises as before, so fingerprints of done steps hold.
+        let plain: SkipIf = serde_yaml::from_str("command: [check]").unwrap();
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({"command": ["check"]})
+        );
+        let error = serde_yaml::from_str::<SkipIf>("secret_key: a/b/c\nstdin: pw")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`stdin` is fed to `command`, which is missing"),
+            "{error}"
+        );
+        let error = serde_yaml::from_str::<SkipIf>("secret_key: a/b/c\ncommand: [x]")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("only one of"), "{error}");
+    }
 }

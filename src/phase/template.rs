@@ -15,6 +15,7 @@ use std::sync::{Arc, LazyLock};
 
 use minijinja::machinery::{WhitespaceConfig, ast};
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Kwargs;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 use crate::cluster::{Cluster, TypeRef};
@@ -37,6 +38,8 @@ pub struct Locals {
     pub output: Option<serde_json::Value>,
     /// The http step's response body (JSON, or a string).
     pub response: Option<serde_json::Value>,
+    /// In an http step's `lookup.delete`: the listed item being deleted.
+    pub item: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +73,19 @@ impl Templater {
             producers: producers.clone(),
         };
         let l = lookup.clone();
-        env.add_function("secret", move |ns: &str, name: &str, key: &str| {
-            l.data(ObjectKind::Secret, ns, name, key)
-        });
+        env.add_function(
+            "secret",
+            move |ns: &str, name: &str, key: &str, kwargs: Kwargs| {
+                l.data_or_default(ObjectKind::Secret, ns, name, key, &kwargs)
+            },
+        );
         let l = lookup.clone();
-        env.add_function("configmap", move |ns: &str, name: &str, key: &str| {
-            l.data(ObjectKind::ConfigMap, ns, name, key)
-        });
+        env.add_function(
+            "configmap",
+            move |ns: &str, name: &str, key: &str, kwargs: Kwargs| {
+                l.data_or_default(ObjectKind::ConfigMap, ns, name, key, &kwargs)
+            },
+        );
         let l = lookup;
         env.add_function("ingress_host", move |ns: &str, name: &str| {
             l.ingress_host(ns, name)
@@ -109,6 +118,9 @@ impl Templater {
         }
         if let Some(response) = &locals.response {
             context.insert("response", minijinja::Value::from_serialize(response));
+        }
+        if let Some(item) = &locals.item {
+            context.insert("item", minijinja::Value::from_serialize(item));
         }
         self.env
             .render_str(template, context)
@@ -176,6 +188,7 @@ impl Templater {
                 "values" => Some(&self.values),
                 "output" => locals.output.as_ref(),
                 "response" => locals.response.as_ref(),
+                "item" => locals.item.as_ref(),
                 _ => None,
             };
             let Some(scope) = scope else {
@@ -330,6 +343,34 @@ impl Lookup {
         let found =
             tokio::task::block_in_place(|| handle.block_on(cluster.get(&ty, Some(ns), name)));
         found.map_err(|error| fail(format!("cannot read {} {ns}/{name}: {error}", ty.kind)))
+    }
+
+    /// `secret(ns, name, key, default='...')`: with `default`, a missing object or key gives
+    /// the default instead of an error (for checks that run before the object exists).
+    fn data_or_default(
+        &self,
+        kind: ObjectKind,
+        ns: &str,
+        name: &str,
+        key: &str,
+        kwargs: &Kwargs,
+    ) -> Result<String, minijinja::Error> {
+        let default: Option<String> = kwargs.get("default")?;
+        kwargs.assert_all_used()?;
+        let Some(default) = default else {
+            return self.data(kind, ns, name, key);
+        };
+        let object = self.get(kind.function(), kind.type_ref(), ns, name)?;
+        let present = object
+            .as_ref()
+            .and_then(|o| o.get("data"))
+            .and_then(|d| d.get(key))
+            .is_some();
+        if present {
+            self.data(kind, ns, name, key)
+        } else {
+            Ok(default)
+        }
     }
 
     fn data(
@@ -914,6 +955,33 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn a_default_stands_in_for_a_missing_secret_or_key_only() {
+        let fake = FakeCluster::new();
+        fake.insert(secret(
+            "gitea",
+            "admin",
+            json!({"password": "canary-default-check"}),
+        ));
+        let t = templater(&fake);
+        let render = |template: &str| t.render(template, &Locals::default());
+        assert_eq!(
+            render("{{ secret('gitea', 'admin', 'password', default='') }}").unwrap(),
+            "canary-default-check"
+        );
+        assert_eq!(
+            render("[{{ secret('gitea', 'admin', 'other', default='') }}]").unwrap(),
+            "[]"
+        );
+        assert_eq!(
+            render("{{ secret('gitea', 'gone', 'password', default='none') }}").unwrap(),
+            "none"
+        );
+        let error = render("{{ secret('gitea', 'gone', 'password', fallback='x') }}").unwrap_err();
+        assert!(error.message.contains("fallback"), "{}", error.message);
+        assert_eq!(t.redactor.redact("canary-default-check"), "[redacted]");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn a_missing_key_names_the_object_the_key_and_the_producer() {
         let fake = FakeCluster::new();
         fake.insert(secret(
@@ -1035,8 +1103,8 @@ mod tests {
     fn locals_are_visible_and_missing_fields_do_not_print_the_response() {
         let t = Templater::new(json!({}), None, Redactor::new());
         let locals = Locals {
-            output: None,
             response: Some(json!({"sha1": "abc123canary"})),
+            ..Locals::default()
         };
         assert_eq!(
             t.render("{{ response.sha1 }}", &locals).unwrap(),

@@ -497,7 +497,7 @@ impl Checker<'_> {
                             .hint("write the argv as a list, e.g. `command: [sh, -c, \"...\"]`"),
                     );
                 }
-                if let Some(SkipIf::Command(command)) = &exec.skip_if
+                if let Some(SkipIf::Command { command, .. }) = &exec.skip_if
                     && command.is_empty()
                 {
                     self.push(
@@ -566,7 +566,31 @@ impl Checker<'_> {
                         node_at(node, &["skip_if", "request"]).unwrap_or(node),
                     );
                 }
-                if let Some(SkipIf::Command(_)) = &http.skip_if
+                if let Some(lookup) = &http.lookup {
+                    let inner = node_at(node, &["lookup"]).unwrap_or(node);
+                    self.request(
+                        place,
+                        &lookup.request.method,
+                        &lookup.request.expect,
+                        node_at(inner, &["request"]).unwrap_or(inner),
+                    );
+                    if let Some(delete) = &lookup.delete {
+                        self.request(
+                            place,
+                            &delete.method,
+                            &delete.expect,
+                            node_at(inner, &["delete"]).unwrap_or(inner),
+                        );
+                    }
+                    if lookup.matches.is_empty() {
+                        self.push(
+                            place
+                                .at(inner, "`lookup.match` is empty: every listed item would count as ours")
+                                .hint("name what makes an item ours, e.g. `match: { name: renovate }`"),
+                        );
+                    }
+                }
+                if let Some(SkipIf::Command { .. }) = &http.skip_if
                     && !matches!(http.target, HttpTarget::Pod { .. })
                 {
                     self.push(
@@ -832,7 +856,7 @@ const COMMAND_LINE: (&str, &str) = (
 );
 const SKIP_COMMAND_LINE: (&str, &str) = (
     "a command line ends up in the API server's URL and audit log",
-    "check the Secret with `skip_if: {secret_key: ns/secret/key}`, or move the check into the step's command and pass the secret on `stdin`",
+    "pass it on the check's stdin: `skip_if: {command: [...], stdin: \"{{ secret(...) }}\"}`, or check the Secret with `skip_if: {secret_key: ns/secret/key}`",
 );
 const URL: (&str, &str) = (
     "a URL ends up in logs and the audit log",
@@ -870,6 +894,7 @@ fn template_rules(kind: &str) -> &'static [Rule] {
         no_secret(&["command", "#"], COMMAND_LINE),
         rule(&["stdin"]),
         no_secret(&["skip_if", "command", "#"], SKIP_COMMAND_LINE),
+        rule(&["skip_if", "stdin"]),
         local(&["store", "data", "*"], "output"),
     ];
     const HTTP: &[Rule] = &[
@@ -884,6 +909,18 @@ fn template_rules(kind: &str) -> &'static [Rule] {
         no_secret(&["skip_if", "request", "path"], URL),
         rule(&["skip_if", "request", "headers", "*"]),
         rule(&["skip_if", "request", "json", "**"]),
+        no_secret(&["lookup", "request", "path"], URL),
+        rule(&["lookup", "request", "headers", "*"]),
+        rule(&["lookup", "request", "json", "**"]),
+        rule(&["lookup", "match", "*"]),
+        rule(&["lookup", "keep", "*"]),
+        Rule {
+            pattern: &["lookup", "delete", "path"],
+            no_secret: Some(URL),
+            local: Some("item"),
+        },
+        local(&["lookup", "delete", "headers", "*"], "item"),
+        local(&["lookup", "delete", "json", "**"], "item"),
         local(&["store", "data", "*"], "response"),
     ];
     const WAIT: &[Rule] = &[
@@ -1274,13 +1311,15 @@ impl Checker<'_> {
                             .hint(hint),
                     );
                 }
-                "output" | "response" => {
+                "output" | "response" | "item" => {
                     if !reported.insert(root.to_string()) {
                         continue;
                     }
                     let owner = if root == "output" { "exec" } else { "http" };
                     if rule.local != Some(root) {
-                        let hint = if step.kind.name() == owner {
+                        let hint = if root == "item" {
+                            "`item` is the listed object being deleted: only `lookup.delete` reads it".to_string()
+                        } else if step.kind.name() == owner {
                             format!("`{root}` is only readable in `store.data`, after the step ran")
                         } else {
                             format!(
@@ -1420,6 +1459,48 @@ mod tests {
             json!({"host": "h"}),
         );
         assert_eq!(join, "");
+    }
+
+    #[test]
+    fn lookup_templates_item_and_skip_if_stdin_are_checked() {
+        let http = "  - id: s\n    kind: http\n    target: {url: \"https://git.example\"}\n";
+        let lookup = |extra: &str| {
+            problems(
+                &format!(
+                    "{http}    request: {{method: POST, path: /tokens}}\n    lookup:\n      request: {{path: /tokens}}\n{extra}"
+                ),
+                json!({}),
+            )
+        };
+        let fine = lookup(
+            "      match: {name: renovate}\n      keep: {token_last_eight: \"{{ secret('ns', 'sec', 'token', default='')[-8:] }}\"}\n      delete: {method: DELETE, path: \"/tokens/{{ item.id }}\", expect: [204, 404]}\n",
+        );
+        assert_eq!(fine, "");
+        let empty = lookup("      match: {}\n");
+        assert!(empty.contains("`lookup.match` is empty"), "{empty}");
+        let secret_path = lookup(
+            "      match: {name: r}\n      delete: {method: DELETE, path: \"/t/{{ secret('ns', 's', 'k') }}\"}\n",
+        );
+        assert!(
+            secret_path.contains("`secret()` in `lookup.delete.path`"),
+            "{secret_path}"
+        );
+        let stray_item = problems(
+            &format!("{http}    request: {{method: POST, path: \"/t/{{{{ item.id }}}}\"}}\n"),
+            json!({}),
+        );
+        assert!(
+            stray_item.contains("`item` is not available in `request.path`")
+                && stray_item.contains("only `lookup.delete` reads it"),
+            "{stray_item}"
+        );
+        let stdin = problems(
+            &format!(
+                "{EXEC}    skip_if:\n      command: [check]\n      stdin: \"{{{{ secret('ns', 's', 'k', default='') }}}}\"\n"
+            ),
+            json!({}),
+        );
+        assert_eq!(stdin, "", "a secret may go on the check's stdin");
     }
 
     #[test]

@@ -28,22 +28,24 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &ExecStep) -> Result<Probe, Step
                 Probe::NeedsWork(format!("Secret key {key} missing"))
             },
         ),
-        Some(SkipIf::Command(_)) if ctx.cluster.read_only() => Ok(Probe::Unknown(
+        Some(SkipIf::Command { .. }) if ctx.cluster.read_only() => Ok(Probe::Unknown(
             "skip_if runs a command in a pod, which a read-only command does not".into(),
         )),
-        Some(SkipIf::Command(command)) => {
+        Some(SkipIf::Command { command, stdin }) => {
             let pod = PodTarget::resolve(ctx.cluster.as_ref(), &spec.pod).await?;
-            Ok(if skip_command_holds(ctx, spec, &pod, command).await? {
-                Probe::Done(format!(
-                    "skip_if command `{}` succeeded in pod {pod}",
-                    shown(command)
-                ))
-            } else {
-                Probe::NeedsWork(format!(
-                    "skip_if command `{}` answered not done in pod {pod}",
-                    shown(command)
-                ))
-            })
+            Ok(
+                if skip_command_holds(ctx, spec, &pod, command, stdin.as_deref()).await? {
+                    Probe::Done(format!(
+                        "skip_if command `{}` succeeded in pod {pod}",
+                        shown(command)
+                    ))
+                } else {
+                    Probe::NeedsWork(format!(
+                        "skip_if command `{}` answered not done in pod {pod}",
+                        shown(command)
+                    ))
+                },
+            )
         }
         Some(SkipIf::Request(_)) => Err(request_not_for_exec()),
     }
@@ -62,8 +64,8 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &ExecStep) -> Result<Applied, St
         return Err(request_not_for_exec());
     }
     let pod = PodTarget::resolve(ctx.cluster.as_ref(), &spec.pod).await?;
-    if let Some(SkipIf::Command(command)) = &spec.skip_if
-        && skip_command_holds(ctx, spec, &pod, command).await?
+    if let Some(SkipIf::Command { command, stdin }) = &spec.skip_if
+        && skip_command_holds(ctx, spec, &pod, command, stdin.as_deref()).await?
     {
         return Ok(Applied::Unchanged(format!(
             "skipped: `{}` succeeded in pod {pod}",
@@ -112,7 +114,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &ExecStep) -> Result<Applied, St
             target,
             &Locals {
                 output: Some(captured),
-                response: None,
+                ..Locals::default()
             },
         )
         .await?;
@@ -145,18 +147,23 @@ async fn run(
     Ok(ctx.cluster.exec(request).await?)
 }
 
-/// Exit 0: done. Exit 1: not done. Anything else: the check itself broke.
+/// Exit 0: done. Exit 1: not done. Anything else: the check itself broke. A check that
+/// needs a secret (a stored password to try) gets it on stdin, like the command.
 async fn skip_command_holds(
     ctx: &StepContext<'_>,
     spec: &ExecStep,
     pod: &PodTarget,
     command: &[String],
+    stdin: Option<&str>,
 ) -> Result<bool, StepError> {
     let argv = command
         .iter()
         .map(|arg| ctx.templates.render(arg, &Locals::default()))
         .collect::<Result<Vec<_>, _>>()?;
-    let output = run(ctx, spec, pod, &argv, None).await?;
+    let stdin = stdin
+        .map(|t| ctx.templates.render(t, &Locals::default()))
+        .transpose()?;
+    let output = run(ctx, spec, pod, &argv, stdin.as_deref().map(str::as_bytes)).await?;
     match output.exit_code {
         0 => Ok(true),
         1 => Ok(false),
@@ -190,10 +197,21 @@ fn failure_detail(ctx: &StepContext<'_>, spec: &ExecStep, output: &ExecOutput) -
 }
 
 /// The command as an error may show it: its first two words. Arguments may hold anything.
+/// For `sh -c SCRIPT NAME ...`, the script's `$0` name too: it says which script it was,
+/// where `sh -c …` alone would name every scripted step the same.
 fn shown(argv: &[String]) -> String {
     let mut words: Vec<&str> = argv.iter().take(2).map(String::as_str).collect();
     if argv.len() > 2 {
         words.push("…");
+    }
+    let script_name = argv.get(3).filter(|name| {
+        name.len() <= 40
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    });
+    if let (Some("-c"), Some(name)) = (argv.get(1).map(String::as_str), script_name) {
+        words.push(name);
     }
     words.join(" ")
 }
@@ -264,7 +282,10 @@ mod tests {
             _ => out(0, "ran", ""),
         });
         let mut step = spec(&["work"]);
-        step.skip_if = Some(SkipIf::Command(vec!["done".into()]));
+        step.skip_if = Some(SkipIf::Command {
+            command: vec!["done".into()],
+            stdin: None,
+        });
         let bed = Bed::new(fake.clone(), StepKind::Exec(step.clone()));
         assert!(matches!(
             apply(&bed.ctx(), &step).await.unwrap(),
@@ -276,7 +297,10 @@ mod tests {
         ));
         assert_eq!(seen.lock().unwrap().len(), 2, "only the skip command ran");
 
-        step.skip_if = Some(SkipIf::Command(vec!["not-done".into()]));
+        step.skip_if = Some(SkipIf::Command {
+            command: vec!["not-done".into()],
+            stdin: None,
+        });
         assert!(matches!(
             apply(&bed.ctx(), &step).await.unwrap(),
             Applied::Changed(_)
@@ -286,7 +310,10 @@ mod tests {
             &vec!["work".to_string()]
         );
 
-        step.skip_if = Some(SkipIf::Command(vec!["broken".into(), "-q".into()]));
+        step.skip_if = Some(SkipIf::Command {
+            command: vec!["broken".into(), "-q".into()],
+            stdin: None,
+        });
         let error = apply(&bed.ctx(), &step).await.unwrap_err().to_string();
         assert!(
             error.contains("skip_if command `broken -q` in pod kanidm/kanidm-0 exited 2"),
@@ -451,7 +478,10 @@ mod tests {
     async fn a_read_only_probe_does_not_exec() {
         let (fake, seen) = fake(|_, _| out(0, "", ""));
         let mut step = spec(&["work"]);
-        step.skip_if = Some(SkipIf::Command(vec!["check".into()]));
+        step.skip_if = Some(SkipIf::Command {
+            command: vec!["check".into()],
+            stdin: None,
+        });
         let bed = Bed::new(fake.read_only_view(), StepKind::Exec(step.clone()));
         assert!(matches!(
             probe(&bed.ctx(), &step).await.unwrap(),
@@ -459,5 +489,65 @@ mod tests {
         ));
         assert!(seen.lock().unwrap().is_empty());
         assert!(bed.fake.mutating_calls().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn skip_if_command_gets_its_own_stdin_with_a_secret() {
+        // The check answers done only when the stored password reaches it on stdin.
+        let (fake, seen) = fake(|argv, stdin| match argv[0].as_str() {
+            "check" if stdin == Some(b"stored-canary-pw".as_slice()) => out(0, "", ""),
+            "check" => out(1, "", ""),
+            _ => out(0, "", ""),
+        });
+        fake.insert(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "kanidm-idm-admin", "namespace": "kanidm"}, "data": {"password": "c3RvcmVkLWNhbmFyeS1wdw=="}}));
+        let mut step = spec(&["recover"]);
+        step.skip_if = Some(SkipIf::Command {
+            command: vec!["check".into()],
+            stdin: Some(
+                "{{ secret('kanidm', 'kanidm-idm-admin', 'password', default='') }}".into(),
+            ),
+        });
+        let bed = Bed::new(fake.clone(), StepKind::Exec(step.clone()));
+        assert!(matches!(
+            apply(&bed.ctx(), &step).await.unwrap(),
+            Applied::Unchanged(_)
+        ));
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::Done(_)
+        ));
+        assert_eq!(seen.lock().unwrap().len(), 2, "only the check ran");
+        assert!(
+            bed.redactor.leaks("stored-canary-pw"),
+            "the stdin secret is registered"
+        );
+
+        // Without the key the default is fed, the check says not done, the command runs.
+        fake.insert(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "kanidm-idm-admin", "namespace": "kanidm"}, "data": {}}));
+        assert!(matches!(
+            apply(&bed.ctx(), &step).await.unwrap(),
+            Applied::Changed(_)
+        ));
+        assert_eq!(
+            seen.lock().unwrap().last().unwrap(),
+            &vec!["recover".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_script_is_shown_by_its_name_and_nothing_else() {
+        let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shown(&argv(&["sh", "-c", "echo $1", "check-group", "x"])),
+            "sh -c … check-group"
+        );
+        assert_eq!(shown(&argv(&["sh", "-c", "echo", "has space"])), "sh -c …");
+        assert_eq!(
+            shown(&argv(&["kanidm", "login", "-D", "idm_admin"])),
+            "kanidm login …"
+        );
+        assert_eq!(shown(&argv(&["sh", "-c", "true"])), "sh -c …");
     }
 }

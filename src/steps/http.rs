@@ -5,12 +5,39 @@ use crate::phase::model::{HttpRequest, HttpStep, SkipIf};
 use crate::phase::template::Locals;
 
 use super::http_endpoint::{Answer, Call, HttpEndpoint, strip_query};
+use super::lookup_result::LookupResult;
 use super::secret_data::SecretData;
 use super::{Applied, Probe, StepContext, StepError, capture, store};
 
 /// Read-only: what `skip_if` says, if it can be asked without a write (a port-forward is a
 /// write to the API server; a request other than GET or HEAD may be one to the service).
 pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, StepError> {
+    let skip = probe_skip_if(ctx, spec).await?;
+    let Some(lookup) = &spec.lookup else {
+        return Ok(skip);
+    };
+    if matches!(skip, Probe::Done(_)) {
+        return Ok(skip);
+    }
+    let safe_method = matches!(
+        lookup.request.method.to_ascii_uppercase().as_str(),
+        "GET" | "HEAD"
+    );
+    if ctx.cluster.read_only() && !(HttpEndpoint::opens_read_only(&spec.target) && safe_method) {
+        return Ok(Probe::Unknown(
+            "lookup needs a port-forward or a non-GET request".into(),
+        ));
+    }
+    let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
+    let found = LookupResult::list(ctx, spec, lookup, &endpoint).await?;
+    Ok(if found.is_done() {
+        Probe::Done(found.describe())
+    } else {
+        Probe::NeedsWork(found.describe())
+    })
+}
+
+async fn probe_skip_if(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, StepError> {
     match &spec.skip_if {
         None => Ok(Probe::Unknown(
             "no skip_if: only the checkpoint knows whether it ran".into(),
@@ -34,7 +61,7 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, Step
                 )));
             }
             let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
-            let answer = send(ctx, spec, &endpoint, request).await?;
+            let answer = send(ctx, spec, &endpoint, request, &Locals::default()).await?;
             let what = format!(
                 "{} {}",
                 request.method.to_ascii_uppercase(),
@@ -46,7 +73,7 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, Step
                 Probe::NeedsWork(format!("skip_if {what} answered {}", answer.status))
             })
         }
-        Some(SkipIf::Command(_)) => Err(command_not_for_http()),
+        Some(SkipIf::Command { .. }) => Err(command_not_for_http()),
     }
 }
 
@@ -60,12 +87,12 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
                 "skipped: Secret key {key} present"
             )));
         }
-        Some(SkipIf::Command(_)) => return Err(command_not_for_http()),
+        Some(SkipIf::Command { .. }) => return Err(command_not_for_http()),
         _ => {}
     }
     let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
     if let Some(SkipIf::Request(check)) = &spec.skip_if {
-        let answer = send(ctx, spec, &endpoint, check).await?;
+        let answer = send(ctx, spec, &endpoint, check, &Locals::default()).await?;
         if expected(check, answer.status) {
             return Ok(Applied::Unchanged(format!(
                 "skipped: {} {} answered {}",
@@ -73,6 +100,42 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
                 strip_query(&check.path),
                 answer.status
             )));
+        }
+    }
+    let mut deleted = 0;
+    if let Some(lookup) = &spec.lookup {
+        let found = LookupResult::list(ctx, spec, lookup, &endpoint).await?;
+        for item in &found.others {
+            let Some(delete) = &lookup.delete else {
+                return Err(StepError::Failed(format!(
+                    "{}, and the step has no `lookup.delete`: delete them by hand, or add `lookup.delete` so bringup replaces them",
+                    found.describe()
+                )));
+            };
+            let locals = Locals {
+                item: Some(item.clone()),
+                ..Locals::default()
+            };
+            let what = format!(
+                "lookup delete {} {} to {}",
+                delete.method.to_ascii_uppercase(),
+                strip_query(&delete.path),
+                endpoint.shown
+            );
+            (ctx.progress)(what.clone());
+            let answer = send(ctx, spec, &endpoint, delete, &locals).await?;
+            if !expected(delete, answer.status) {
+                return Err(unexpected(ctx, &what, delete, &answer));
+            }
+            deleted += 1;
+        }
+        if !found.kept.is_empty() {
+            let message = format!("{}; kept it", found.describe());
+            return Ok(if deleted == 0 {
+                Applied::Unchanged(message)
+            } else {
+                Applied::Changed(format!("{message}, deleted {deleted} other(s)"))
+            });
         }
     }
     let request = &spec.request;
@@ -83,7 +146,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         endpoint.shown
     );
     (ctx.progress)(what.clone());
-    let answer = send(ctx, spec, &endpoint, request).await?;
+    let answer = send(ctx, spec, &endpoint, request, &Locals::default()).await?;
     if !expected(request, answer.status) {
         return Err(unexpected(ctx, &what, request, &answer));
     }
@@ -92,13 +155,16 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         capture::register_leaves(ctx.redactor, &response);
     }
     let mut did = format!("{what} answered {}", answer.status);
+    if deleted > 0 {
+        did = format!("deleted {deleted} stale match(es); {did}");
+    }
     if let Some(target) = &spec.store {
         let written = store::store(
             ctx,
             target,
             &Locals {
-                output: None,
                 response: Some(response),
+                ..Locals::default()
             },
         )
         .await?;
@@ -113,23 +179,23 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
     Ok(Applied::Changed(did))
 }
 
-async fn send(
+pub(super) async fn send(
     ctx: &StepContext<'_>,
     spec: &HttpStep,
     endpoint: &HttpEndpoint,
     request: &HttpRequest,
+    locals: &Locals,
 ) -> Result<Answer, StepError> {
-    let locals = Locals::default();
-    let path = ctx.templates.render(&request.path, &locals)?;
+    let path = ctx.templates.render(&request.path, locals)?;
     let headers = request
         .headers
         .iter()
-        .map(|(k, v)| Ok((k.clone(), ctx.templates.render(v, &locals)?)))
+        .map(|(k, v)| Ok((k.clone(), ctx.templates.render(v, locals)?)))
         .collect::<Result<_, StepError>>()?;
     let json = request
         .json
         .as_ref()
-        .map(|j| ctx.templates.render_json(j, &locals))
+        .map(|j| ctx.templates.render_json(j, locals))
         .transpose()?;
     let call = Call {
         method: &request.method,
@@ -159,7 +225,7 @@ async fn send(
 }
 
 /// The request's `expect`, or any 2xx.
-fn expected(request: &HttpRequest, status: u16) -> bool {
+pub(super) fn expected(request: &HttpRequest, status: u16) -> bool {
     if request.expect.is_empty() {
         (200..300).contains(&status)
     } else {
@@ -167,7 +233,7 @@ fn expected(request: &HttpRequest, status: u16) -> bool {
     }
 }
 
-fn unexpected(
+pub(super) fn unexpected(
     ctx: &StepContext<'_>,
     what: &str,
     request: &HttpRequest,
@@ -265,6 +331,7 @@ mod tests {
             }),
             tls: None,
             skip_if: None,
+            lookup: None,
             request: HttpRequest {
                 method: "POST".into(),
                 path: "/api/v1/users/gitea_admin/tokens".into(),
@@ -455,5 +522,153 @@ mod tests {
         let error = apply(&bed.ctx(), &step).await.unwrap_err();
         assert!(error.is_transient(), "{error}");
         assert!(error.to_string().contains("port-forward"), "{error}");
+    }
+
+    /// A Gitea-like token list: names unique, values shown only on creation.
+    async fn token_server(tokens: Arc<Mutex<Vec<(u64, String, String)>>>) -> SocketAddr {
+        use axum::extract::Path;
+        use axum::routing::delete;
+        let (list, create, remove) = (tokens.clone(), tokens.clone(), tokens);
+        let next = Arc::new(std::sync::atomic::AtomicU64::new(2));
+        let app = Router::new()
+            .route(
+                "/tokens",
+                get(move || async move {
+                    let items: Vec<Value> = list.lock().unwrap().iter()
+                        .map(|(id, name, value)| json!({"id": id, "name": name, "sha1": "", "token_last_eight": &value[value.len() - 8..]}))
+                        .collect();
+                    axum::Json(Value::Array(items))
+                })
+                .post(move |axum::Json(body): axum::Json<Value>| async move {
+                    let mut tokens = create.lock().unwrap();
+                    let name = body["name"].as_str().unwrap_or_default().to_string();
+                    if tokens.iter().any(|(_, n, _)| *n == name) {
+                        return (StatusCode::BAD_REQUEST, axum::Json(json!({"message": "access token name has been used already"})));
+                    }
+                    let id = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let value = format!("{id:040}");
+                    tokens.push((id, name.clone(), value.clone()));
+                    (StatusCode::CREATED, axum::Json(json!({"id": id, "name": name, "sha1": value})))
+                }),
+            )
+            .route(
+                "/tokens/{id}",
+                delete(move |Path(id): Path<u64>| async move {
+                    let mut tokens = remove.lock().unwrap();
+                    let before = tokens.len();
+                    tokens.retain(|(i, _, _)| *i != id);
+                    if tokens.len() < before { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    fn lookup_spec(addr: SocketAddr) -> HttpStep {
+        let mut step = spec(HttpTarget::Url(format!("http://{addr}")), "renovate");
+        step.request.path = "/tokens".into();
+        step.lookup = Some(Box::new(serde_yaml::from_str(r#"
+            request: { path: /tokens }
+            match: { name: renovate }
+            keep: { token_last_eight: "{{ secret('global-secrets', 'gitea.renovate', 'token', default='')[-8:] }}" }
+            delete: { method: DELETE, path: "/tokens/{{ item.id }}", expect: [204, 404] }
+        "#).unwrap()));
+        step
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookup_keeps_the_stored_token_and_replaces_one_whose_secret_was_lost() {
+        let tokens: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
+        tokens
+            .lock()
+            .unwrap()
+            .push((1, "other".into(), format!("{:040}", 99)));
+        let addr = token_server(tokens.clone()).await;
+        let step = lookup_spec(addr);
+        let bed = Bed::new(
+            fake_with_namespaces(&["global-secrets"]),
+            StepKind::Http(step.clone()),
+        );
+        let names = || {
+            tokens
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(id, n, _)| format!("{id}:{n}"))
+                .collect::<Vec<_>>()
+        };
+
+        // Nothing named renovate: created and stored.
+        assert!(
+            matches!(probe(&bed.ctx(), &step).await.unwrap(), Probe::NeedsWork(m) if m == "lookup found no match")
+        );
+        apply(&bed.ctx(), &step).await.unwrap();
+        let first = secret_key(&bed.fake, "global-secrets", "gitea.renovate", "token").unwrap();
+        assert_eq!(names(), ["1:other", "2:renovate"]);
+
+        // Stored and live: done, nothing sent but the listing.
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::Done(_)
+        ));
+        assert!(matches!(
+            apply(&bed.ctx(), &step).await.unwrap(),
+            Applied::Unchanged(_)
+        ));
+        assert_eq!(names(), ["1:other", "2:renovate"]);
+
+        // The Secret is lost: the live token cannot be read again, so it is replaced.
+        bed.fake.insert(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "gitea.renovate", "namespace": "global-secrets"}, "data": {}}));
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::NeedsWork(_)
+        ));
+        let applied = apply(&bed.ctx(), &step).await.unwrap();
+        assert!(
+            matches!(&applied, Applied::Changed(m) if m.starts_with("deleted 1 stale match(es); POST /tokens")),
+            "{applied:?}"
+        );
+        assert_eq!(names(), ["1:other", "3:renovate"]);
+        let second = secret_key(&bed.fake, "global-secrets", "gitea.renovate", "token").unwrap();
+        assert_ne!(first, second);
+        assert!(second.ends_with('3'));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookup_without_delete_refuses_to_duplicate_and_without_keep_found_is_done() {
+        let tokens: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
+        tokens
+            .lock()
+            .unwrap()
+            .push((5, "renovate".into(), format!("{:040}", 5)));
+        let addr = token_server(tokens.clone()).await;
+        let mut step = lookup_spec(addr);
+        step.lookup.as_mut().unwrap().delete = None;
+        let bed = Bed::new(
+            fake_with_namespaces(&["global-secrets"]),
+            StepKind::Http(step.clone()),
+        );
+        let error = apply(&bed.ctx(), &step).await.unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "lookup found 1 match(es), none to keep, and the step has no `lookup.delete`"
+            ),
+            "{error}"
+        );
+
+        step.lookup.as_mut().unwrap().keep = None;
+        assert!(matches!(
+            probe(&bed.ctx(), &step).await.unwrap(),
+            Probe::Done(_)
+        ));
+        assert!(matches!(
+            apply(&bed.ctx(), &step).await.unwrap(),
+            Applied::Unchanged(_)
+        ));
+        assert_eq!(tokens.lock().unwrap().len(), 1);
+        assert!(bed.fake.mutating_calls().is_empty());
     }
 }

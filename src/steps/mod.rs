@@ -6,6 +6,7 @@ mod capture;
 mod exec;
 mod http;
 mod http_endpoint;
+mod lookup_result;
 mod pod_target;
 mod prompt;
 mod secret;

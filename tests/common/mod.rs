@@ -18,6 +18,9 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The files of `phases/` that make S1: shared secrets, then 40-kanidm to 70-woodpecker.
+pub const S1_PHASE_FILES: &[&str] = &["values.yaml", "10-", "4", "5", "6", "7"];
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -59,6 +62,47 @@ impl Env {
         Env {
             sandbox,
             phases: phases.to_path_buf(),
+            _dir: dir,
+        }
+    }
+
+    /// A sandbox from `tests/sandbox/clusters/<cluster>.yaml` with the S1 phase files of the
+    /// reference bring-up in `phases/` (shared secrets, Kanidm, Dex, Gitea, Renovate,
+    /// Woodpecker, and `values.yaml`), copied so the Vault phases, which need an OpenBao this
+    /// cluster lacks, stay out.
+    pub fn s1(cluster: &str) -> Env {
+        Env::s1_edited(cluster, |text| text)
+    }
+
+    /// [`Env::s1`] with the cluster file's text changed first (another product flavour, uid).
+    pub fn s1_edited(cluster: &str, edit: impl FnOnce(String) -> String) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(
+            root.join("tests/sandbox/clusters")
+                .join(format!("{cluster}.yaml")),
+        )
+        .expect("cluster file");
+        let cluster_file = dir.path().join("cluster.yaml");
+        std::fs::write(&cluster_file, edit(text)).expect("write cluster file");
+        let sandbox = SandboxHandle::start(SandboxOptions {
+            cluster_file,
+            dir: dir.path().join("sandbox"),
+            port: None,
+        })
+        .expect("the sandbox starts");
+        let phases = dir.path().join("phases");
+        std::fs::create_dir(&phases).expect("phases dir");
+        for entry in std::fs::read_dir(root.join("phases")).expect("phases/") {
+            let path = entry.expect("phases entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if S1_PHASE_FILES.iter().any(|prefix| name.starts_with(prefix)) {
+                std::fs::copy(&path, phases.join(&name)).expect("copy phase file");
+            }
+        }
+        Env {
+            sandbox,
+            phases,
             _dir: dir,
         }
     }
