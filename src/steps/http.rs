@@ -23,10 +23,12 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, Step
         lookup.request.method.to_ascii_uppercase().as_str(),
         "GET" | "HEAD"
     );
-    if ctx.cluster.read_only() && !(HttpEndpoint::opens_read_only(&spec.target) && safe_method) {
-        return Ok(Probe::Unknown(
-            "lookup needs a port-forward or a non-GET request".into(),
-        ));
+    // A read-only command may port-forward (it stores nothing) but sends only GET.
+    if ctx.cluster.read_only() && !safe_method {
+        return Ok(Probe::Unknown(format!(
+            "lookup sends {}, which a read-only command does not",
+            lookup.request.method.to_ascii_uppercase()
+        )));
     }
     let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
     let found = LookupResult::list(ctx, spec, lookup, &endpoint).await?;
