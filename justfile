@@ -14,7 +14,7 @@ demo: build
     set -euo pipefail
     ./target/debug/bringup-sandbox down --dir {{sandbox_dir}} 2>/dev/null || true
     rm -rf {{sandbox_dir}}
-    ./target/debug/bringup-sandbox up --cluster tests/sandbox/clusters/default.yaml --dir {{sandbox_dir}} --detach
+    ./target/debug/bringup-sandbox up --cluster tests/sandbox/clusters/platform.yaml --dir {{sandbox_dir}} --detach
     trap './target/debug/bringup-sandbox down --dir {{sandbox_dir}}' EXIT
     # KUBECONFIG and KUBERNETES_HOST (the sandbox's random address, which OpenBao's
     # Kubernetes auth calls for TokenReview: OpenBao runs on this machine, not in a pod)

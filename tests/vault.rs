@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, assert_exit, repo, stderr, stdout};
+use common::{Env, VAULT_PHASE_FILES, assert_exit, copy_phase_files, repo, stderr, stdout};
 use serde_json::{Value, json};
 
 const CUSTODY: (&str, &str) = ("vault", "vault-init");
@@ -22,7 +22,7 @@ fn cluster(name: &str) -> PathBuf {
 }
 
 fn env(cluster_file: &str) -> Env {
-    Env::from_paths(&cluster(cluster_file), &repo().join("phases"))
+    Env::with_phase_files(&cluster(cluster_file), VAULT_PHASE_FILES)
 }
 
 /// `bringup COMMAND` with the sandbox's values: the API server OpenBao's Kubernetes auth
@@ -502,18 +502,10 @@ fn three_raft_servers_are_all_unsealed_and_joined() {
     assert_eq!(logged_writes(&stderr(&again)), vec![]);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
 #[test]
 fn a_changed_policy_or_role_is_rewritten_on_the_next_run_and_nothing_else() {
     let phases = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("phases"), phases.path());
+    copy_phase_files(VAULT_PHASE_FILES, phases.path());
     let env = Env::from_paths(&cluster("default.yaml"), phases.path());
     assert_exit(&run(&env, &[]), 0);
     let root = root_token(&env);

@@ -21,6 +21,22 @@ pub fn repo() -> PathBuf {
 /// The files of `phases/` that make S1: shared secrets, then 40-kanidm to 70-woodpecker.
 pub const S1_PHASE_FILES: &[&str] = &["values.yaml", "10-", "4", "5", "6", "7"];
 
+/// The files of `phases/` that make the Vault bring-up (S2 steps 1-5): shared secrets, vault,
+/// external-secrets, and the values.
+pub const VAULT_PHASE_FILES: &[&str] = &["values.yaml", "sandbox-values.yaml", "10-", "20-", "30-"];
+
+/// Copies the files of the reference `phases/` whose names start with one of `prefixes`.
+pub fn copy_phase_files(prefixes: &[&str], to: &Path) {
+    std::fs::create_dir_all(to).expect("phases dir");
+    for entry in std::fs::read_dir(repo().join("phases")).expect("phases/") {
+        let path = entry.expect("phases entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+            std::fs::copy(&path, to.join(&name)).expect("copy phase file");
+        }
+    }
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -30,6 +46,7 @@ pub struct Env {
     pub sandbox: SandboxHandle,
     pub phases: PathBuf,
     _dir: tempfile::TempDir,
+    _phases_dir: Option<tempfile::TempDir>,
 }
 
 impl Env {
@@ -46,6 +63,7 @@ impl Env {
             sandbox,
             phases: fixtures().join("e2e").join(phases),
             _dir: dir,
+            _phases_dir: None,
         }
     }
 
@@ -63,7 +81,18 @@ impl Env {
             sandbox,
             phases: phases.to_path_buf(),
             _dir: dir,
+            _phases_dir: None,
         }
+    }
+
+    /// A sandbox from any cluster file with some of the reference `phases/` files (those whose
+    /// names start with one of `prefixes`), so phases for pods the cluster lacks stay out.
+    pub fn with_phase_files(cluster_file: &Path, prefixes: &[&str]) -> Env {
+        let phases = tempfile::tempdir().expect("temp dir");
+        copy_phase_files(prefixes, phases.path());
+        let mut env = Env::from_paths(cluster_file, phases.path());
+        env._phases_dir = Some(phases);
+        env
     }
 
     /// A sandbox from `tests/sandbox/clusters/<cluster>.yaml` with the S1 phase files of the
@@ -92,18 +121,12 @@ impl Env {
         })
         .expect("the sandbox starts");
         let phases = dir.path().join("phases");
-        std::fs::create_dir(&phases).expect("phases dir");
-        for entry in std::fs::read_dir(root.join("phases")).expect("phases/") {
-            let path = entry.expect("phases entry").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if S1_PHASE_FILES.iter().any(|prefix| name.starts_with(prefix)) {
-                std::fs::copy(&path, phases.join(&name)).expect("copy phase file");
-            }
-        }
+        copy_phase_files(S1_PHASE_FILES, &phases);
         Env {
             sandbox,
             phases,
             _dir: dir,
+            _phases_dir: None,
         }
     }
 
