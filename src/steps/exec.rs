@@ -109,22 +109,11 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &ExecStep) -> Result<Applied, St
     }
     let mut did = format!("ran `{}` in pod {pod}", shown(&argv));
     if let Some(target) = &spec.store {
-        let written = store::store(
-            ctx,
-            target,
-            &Locals {
-                output: Some(captured),
-                ..Locals::default()
-            },
-        )
-        .await?;
-        if !written.is_empty() {
-            did.push_str(&format!(
-                "; stored {} in Secret {}",
-                written.join(", "),
-                target.secret
-            ));
-        }
+        let locals = Locals {
+            output: Some(captured),
+            ..Locals::default()
+        };
+        did.push_str(&store::store_and_describe(ctx, target, &locals).await?);
     }
     Ok(Applied::Changed(did))
 }

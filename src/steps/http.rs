@@ -161,22 +161,11 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         did = format!("deleted {deleted} stale match(es); {did}");
     }
     if let Some(target) = &spec.store {
-        let written = store::store(
-            ctx,
-            target,
-            &Locals {
-                response: Some(response),
-                ..Locals::default()
-            },
-        )
-        .await?;
-        if !written.is_empty() {
-            did.push_str(&format!(
-                "; stored {} in Secret {}",
-                written.join(", "),
-                target.secret
-            ));
-        }
+        let locals = Locals {
+            response: Some(response),
+            ..Locals::default()
+        };
+        did.push_str(&store::store_and_describe(ctx, target, &locals).await?);
     }
     Ok(Applied::Changed(did))
 }

@@ -12,7 +12,7 @@ use super::secret_data::{SecretData, SecretShape};
 /// Renders every `data` template with `locals`, registers the values as secrets, and merges
 /// them into the Secret (created with the managed-by label when missing; an existing Secret
 /// keeps its labels and gets the store's). Returns the keys that changed.
-pub async fn store(
+async fn store(
     ctx: &StepContext<'_>,
     store: &Store,
     locals: &Locals,
@@ -36,4 +36,23 @@ pub async fn store(
         &shape,
     )
     .await
+}
+
+/// [`store`], and what it did as a suffix for the step's message: `; stored token in Secret
+/// global-secrets/gitea.renovate`, or nothing when every value was already there.
+pub async fn store_and_describe(
+    ctx: &StepContext<'_>,
+    target: &Store,
+    locals: &Locals,
+) -> Result<String, StepError> {
+    let written = store(ctx, target, locals).await?;
+    Ok(if written.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; stored {} in Secret {}",
+            written.join(", "),
+            target.secret
+        )
+    })
 }
