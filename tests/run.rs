@@ -223,29 +223,7 @@ fn a_run_without_a_terminal_and_without_yes_changes_nothing() {
 #[test]
 fn a_second_run_while_the_first_holds_the_lock_exits_3_naming_the_holder() {
     let env = Env::new("basic-cluster", "waiting");
-    let first = env
-        .bringup()
-        .args(["run", "--yes"])
-        .env("BRINGUP_LOCK_DURATION", "30s")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("first run starts");
-    let mut first = KillOnDrop(first);
-    // The first run waits for a ConfigMap nobody has created yet: it holds the lock.
-    wait_until(|| {
-        env.object(
-            "coordination.k8s.io/v1",
-            "Lease",
-            Some("bringup"),
-            "bringup-lock",
-        )
-        .is_some_and(|l| {
-            l["spec"]["holderIdentity"]
-                .as_str()
-                .is_some_and(|h| !h.is_empty())
-        })
-    });
+    let mut first = start_holding_the_lock(&env, "30s");
     let second = env.run(&["run", "--yes"]);
     assert_exit(&second, 3);
     let message = stderr(&second);
@@ -255,11 +233,7 @@ fn a_second_run_while_the_first_holds_the_lock_exits_3_naming_the_holder() {
         "names the holder's pid: {message}"
     );
 
-    env.sandbox
-        .state()
-        .put_object(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "go", "namespace": "demo"}}))
-        .unwrap();
+    let_the_waiting_phase_finish(&env);
     let status = first.0.wait().expect("first run ends");
     assert_eq!(status.code(), Some(0));
 }
@@ -267,27 +241,7 @@ fn a_second_run_while_the_first_holds_the_lock_exits_3_naming_the_holder() {
 #[test]
 fn a_killed_runs_lock_is_taken_over_once_its_duration_passes() {
     let env = Env::new("basic-cluster", "waiting");
-    let child = env
-        .bringup()
-        .args(["run", "--yes"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run starts");
-    let mut child = KillOnDrop(child);
-    wait_until(|| {
-        env.object(
-            "coordination.k8s.io/v1",
-            "Lease",
-            Some("bringup"),
-            "bringup-lock",
-        )
-        .is_some_and(|l| {
-            l["spec"]["holderIdentity"]
-                .as_str()
-                .is_some_and(|h| !h.is_empty())
-        })
-    });
+    let mut child = start_holding_the_lock(&env, "2s");
     child.0.kill().unwrap();
     child.0.wait().unwrap();
 
@@ -296,17 +250,11 @@ fn a_killed_runs_lock_is_taken_over_once_its_duration_passes() {
     assert_exit(&early, 3);
     // ...and once it expired, the next run takes it over.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    env.sandbox
-        .state()
-        .put_object(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "go", "namespace": "demo"}}))
-        .unwrap();
+    let_the_waiting_phase_finish(&env);
     let later = env.run(&["run", "--yes"]);
     assert_exit(&later, 0);
     assert!(
-        stdout(&later).contains("took over")
-            || stderr(&later).contains("took over")
-            || stdout(&later).contains("stale"),
+        stdout(&later).contains("took over lease bringup/bringup-lock from `"),
         "the takeover is reported: {}",
         stdout(&later)
     );
@@ -315,28 +263,7 @@ fn a_killed_runs_lock_is_taken_over_once_its_duration_passes() {
 #[test]
 fn unlock_breaks_a_held_lock() {
     let env = Env::new("basic-cluster", "waiting");
-    let child = env
-        .bringup()
-        .args(["run", "--yes"])
-        .env("BRINGUP_LOCK_DURATION", "60s")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run starts");
-    let mut child = KillOnDrop(child);
-    wait_until(|| {
-        env.object(
-            "coordination.k8s.io/v1",
-            "Lease",
-            Some("bringup"),
-            "bringup-lock",
-        )
-        .is_some_and(|l| {
-            l["spec"]["holderIdentity"]
-                .as_str()
-                .is_some_and(|h| !h.is_empty())
-        })
-    });
+    let mut child = start_holding_the_lock(&env, "60s");
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     assert_exit(&env.run(&["run", "--yes", "--phase", "other"]), 3);
@@ -390,6 +317,43 @@ fn canary_secrets_never_reach_output_logs_checkpoint_events_or_urls() {
         stderr(&run).lines().count() > 10,
         "-vvv logged something to scan"
     );
+}
+
+/// Starts a run of the `waiting` phases, which holds the lock (with this lease duration)
+/// until ConfigMap demo/go exists, and returns once the lock is taken.
+fn start_holding_the_lock(env: &Env, lock_duration: &str) -> KillOnDrop {
+    let child = env
+        .bringup()
+        .args(["run", "--yes"])
+        .env("BRINGUP_LOCK_DURATION", lock_duration)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run starts");
+    let child = KillOnDrop(child);
+    wait_until(|| {
+        env.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("bringup"),
+            "bringup-lock",
+        )
+        .is_some_and(|l| {
+            l["spec"]["holderIdentity"]
+                .as_str()
+                .is_some_and(|h| !h.is_empty())
+        })
+    });
+    child
+}
+
+/// Creates the ConfigMap the `waiting` phase waits for.
+fn let_the_waiting_phase_finish(env: &Env) {
+    env.sandbox
+        .state()
+        .put_object(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "go", "namespace": "demo"}}))
+        .unwrap();
 }
 
 /// Kills the child if the test panics before it ends.
