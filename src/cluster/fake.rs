@@ -23,6 +23,9 @@ pub struct Call {
 #[derive(Default)]
 struct State {
     objects: BTreeMap<Key, Value>,
+    /// `(namespace, pod, port)` → a local address that `connect` dials instead; a `None`
+    /// port stands for every port of the pod.
+    forwards: BTreeMap<(String, String, Option<u16>), SocketAddr>,
     resource_version: u64,
     calls: Vec<Call>,
 }
@@ -32,8 +35,6 @@ struct State {
 pub struct FakeCluster {
     state: Arc<Mutex<State>>,
     exec: Option<ExecHandler>,
-    /// `(namespace, pod, port)` → a local address that `connect` dials instead.
-    forwards: BTreeMap<(String, String, u16), SocketAddr>,
     read_only: bool,
 }
 
@@ -48,7 +49,6 @@ impl FakeCluster {
         let fake = FakeCluster {
             state: Arc::default(),
             exec: None,
-            forwards: BTreeMap::new(),
             read_only: false,
         };
         fake.insert(json!({"apiVersion": "v1", "kind": "Namespace",
@@ -74,10 +74,47 @@ impl FakeCluster {
     }
 
     /// Makes `connect` to `namespace/pod:port` dial this local address (a test server).
-    pub fn with_forward(mut self, namespace: &str, pod: &str, port: u16, to: SocketAddr) -> Self {
-        self.forwards
-            .insert((namespace.to_string(), pod.to_string(), port), to);
+    pub fn with_forward(self, namespace: &str, pod: &str, port: u16, to: SocketAddr) -> Self {
+        self.add_forward(namespace, pod, Some(port), to);
         self
+    }
+
+    /// A Running pod `namespace/name` with these labels whose every port is the local server
+    /// at `to` (its namespace is created when missing). Views of this fake share it.
+    pub fn add_pod(&self, namespace: &str, name: &str, labels: Value, to: impl Into<SocketAddr>) {
+        let to = to.into();
+        if self
+            .object(&TypeRef::namespace(), None, namespace)
+            .is_none()
+        {
+            self.insert(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+            );
+        }
+        self.insert(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "status": {"phase": "Running"}}));
+        self.add_forward(namespace, name, None, to);
+    }
+
+    /// Creates the namespace when missing, without counting a call.
+    pub fn ensure_namespace(&self, namespace: &str) {
+        if self
+            .object(&TypeRef::namespace(), None, namespace)
+            .is_none()
+        {
+            self.insert(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+            );
+        }
+    }
+
+    /// `port: None` forwards every port of the pod.
+    fn add_forward(&self, namespace: &str, pod: &str, port: Option<u16>, to: SocketAddr) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .forwards
+            .insert((namespace.to_string(), pod.to_string(), port), to);
     }
 
     /// Puts an object in place without counting a call.
@@ -380,10 +417,16 @@ impl Cluster for FakeCluster {
             port,
             message,
         };
-        match self
-            .forwards
-            .get(&(namespace.to_string(), pod.to_string(), port))
-        {
+        let target = {
+            let state = self.state.lock().unwrap();
+            let key = |port| (namespace.to_string(), pod.to_string(), port);
+            state
+                .forwards
+                .get(&key(Some(port)))
+                .or_else(|| state.forwards.get(&key(None)))
+                .copied()
+        };
+        match target {
             Some(addr) => match tokio::net::TcpStream::connect(addr).await {
                 Ok(stream) => Ok(Box::new(stream)),
                 Err(e) => Err(port_error(e.to_string())),

@@ -326,9 +326,12 @@ mod tests {
             .insert(json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "openbao-tls", "namespace": "vault"},
             "data": {"ca.crt": base64::engine::general_purpose::STANDARD.encode(TEST_TLS_CA)}}));
-        harness
-            .cluster
-            .add_pod("vault", "vault-0", json!({"app": "openbao"}), server.port);
+        harness.cluster.add_pod(
+            "vault",
+            "vault-0",
+            json!({"app": "openbao"}),
+            ([127, 0, 0, 1], server.port),
+        );
         let mut pod = pod_target("vault", Some("vault-0"), None);
         pod.tls = Some(Tls {
             ca: Some(CaSource::Secret(

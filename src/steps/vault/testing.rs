@@ -2,16 +2,15 @@
 //! every request the Vault client sent (by server), a cluster whose port-forwards reach local
 //! servers, and a harness that runs a step the way the engine does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use crate::cluster::TypeRef;
 use crate::cluster::fake::FakeCluster;
-use crate::cluster::{Cluster, ClusterError, ExecOutput, ExecRequest, Stream, TypeRef};
 use crate::engine::redact::Redactor;
 use crate::phase::model::{
     PodSelector, Step, StepKind, VaultCustody, VaultInitStep, VaultTarget, VaultUnsealStep,
@@ -41,7 +40,7 @@ pub fn record(base: &str, method: &str, path: &str) {
 }
 
 /// Every request sent to a server's port so far (through a URL target; forwarded requests are
-/// recorded under the forward's port, see [`Forwarder`]).
+/// recorded under the forward's port, see [`FakeCluster::add_pod`]).
 pub fn requests(port: u16) -> Vec<(String, String)> {
     record_map()
         .lock()
@@ -286,148 +285,12 @@ disable_mlock = true
 }
 
 // ---------------------------------------------------------------------------------------------
-// a cluster whose pods are local servers
-
-/// The fake cluster, with port-forwards to local ports by pod name.
-#[derive(Clone)]
-pub struct Forwarder {
-    pub fake: FakeCluster,
-    ports: Arc<Mutex<BTreeMap<String, u16>>>,
-}
-
-impl Forwarder {
-    pub fn new(fake: FakeCluster) -> Self {
-        Forwarder {
-            fake,
-            ports: Arc::default(),
-        }
-    }
-
-    /// The same pods and objects, refusing every mutating call (what `plan` gets).
-    pub fn read_only_view(&self) -> Self {
-        Forwarder {
-            fake: self.fake.read_only_view(),
-            ports: self.ports.clone(),
-        }
-    }
-
-    /// A Running pod `namespace/name` with labels, served by the local port.
-    pub fn add_pod(&self, namespace: &str, name: &str, labels: Value, port: u16) {
-        ensure_namespace(&self.fake, namespace);
-        self.fake.insert(json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
-            "status": {"phase": "Running"}}));
-        self.ports
-            .lock()
-            .unwrap()
-            .insert(format!("{namespace}/{name}"), port);
-    }
-}
-
-pub fn ensure_namespace(fake: &FakeCluster, namespace: &str) {
-    if fake
-        .object(&TypeRef::namespace(), None, namespace)
-        .is_none()
-    {
-        fake.insert(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-        );
-    }
-}
-
-#[async_trait]
-impl Cluster for Forwarder {
-    fn context(&self) -> &str {
-        self.fake.context()
-    }
-    fn server(&self) -> &str {
-        self.fake.server()
-    }
-    fn read_only(&self) -> bool {
-        self.fake.read_only()
-    }
-    async fn identity(&self) -> Result<String, ClusterError> {
-        self.fake.identity().await
-    }
-    async fn get(
-        &self,
-        ty: &TypeRef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Option<Value>, ClusterError> {
-        self.fake.get(ty, namespace, name).await
-    }
-    async fn list(
-        &self,
-        ty: &TypeRef,
-        namespace: Option<&str>,
-        selector: Option<&str>,
-    ) -> Result<Vec<Value>, ClusterError> {
-        self.fake.list(ty, namespace, selector).await
-    }
-    async fn create(&self, object: &Value) -> Result<Value, ClusterError> {
-        self.fake.create(object).await
-    }
-    async fn replace(&self, object: &Value) -> Result<Value, ClusterError> {
-        self.fake.replace(object).await
-    }
-    async fn apply(&self, object: &Value, force: bool) -> Result<Value, ClusterError> {
-        self.fake.apply(object, force).await
-    }
-    async fn merge_patch(
-        &self,
-        ty: &TypeRef,
-        namespace: Option<&str>,
-        name: &str,
-        patch: &Value,
-    ) -> Result<Value, ClusterError> {
-        self.fake.merge_patch(ty, namespace, name, patch).await
-    }
-    async fn delete(
-        &self,
-        ty: &TypeRef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<bool, ClusterError> {
-        self.fake.delete(ty, namespace, name).await
-    }
-    async fn exec(&self, request: ExecRequest<'_>) -> Result<ExecOutput, ClusterError> {
-        self.fake.exec(request).await
-    }
-    async fn connect(
-        &self,
-        namespace: &str,
-        pod: &str,
-        port: u16,
-    ) -> Result<Box<dyn Stream>, ClusterError> {
-        let local = self
-            .ports
-            .lock()
-            .unwrap()
-            .get(&format!("{namespace}/{pod}"))
-            .copied();
-        let local = local.ok_or_else(|| ClusterError::PortForward {
-            pod: pod.into(),
-            port,
-            message: "no such pod".into(),
-        })?;
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", local))
-            .await
-            .map_err(|e| ClusterError::PortForward {
-                pod: pod.into(),
-                port,
-                message: e.to_string(),
-            })?;
-        Ok(Box::new(stream))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // running steps
 
 /// Runs steps the way the engine does, and keeps every progress message and error text.
 pub struct Harness {
-    pub cluster: Forwarder,
+    /// Pods added with [`FakeCluster::add_pod`] forward every port to a local server.
+    pub cluster: FakeCluster,
     pub redactor: Redactor,
     templates: Templater,
     pub messages: Arc<Mutex<Vec<String>>>,
@@ -436,8 +299,8 @@ pub struct Harness {
 impl Harness {
     pub fn new() -> Self {
         let fake = FakeCluster::new();
-        ensure_namespace(&fake, "vault");
-        let cluster = Forwarder::new(fake);
+        fake.ensure_namespace("vault");
+        let cluster = fake;
         let redactor = Redactor::new();
         let templates =
             Templater::new(json!({}), Some(Arc::new(cluster.clone())), redactor.clone());
@@ -450,7 +313,7 @@ impl Harness {
     }
 
     pub fn fake(&self) -> &FakeCluster {
-        &self.cluster.fake
+        &self.cluster
     }
 
     fn step(kind: StepKind) -> Step {

@@ -294,7 +294,7 @@ mod tests {
                 "vault",
                 &format!("vault-{index}"),
                 json!({"app": "openbao"}),
-                node.port,
+                ([127, 0, 0, 1], node.port),
             );
         }
         harness
@@ -349,15 +349,18 @@ mod tests {
             BaoServer::start_follower("n2", &leader.url()).await,
         ];
         let harness = Harness::new();
-        harness
-            .cluster
-            .add_pod("vault", "vault-0", json!({"app": "openbao"}), leader.port);
+        harness.cluster.add_pod(
+            "vault",
+            "vault-0",
+            json!({"app": "openbao"}),
+            ([127, 0, 0, 1], leader.port),
+        );
         for (index, node) in followers.iter().enumerate() {
             harness.cluster.add_pod(
                 "vault",
                 &format!("vault-{}", index + 1),
                 json!({"app": "openbao"}),
-                node.port,
+                ([127, 0, 0, 1], node.port),
             );
         }
         harness
