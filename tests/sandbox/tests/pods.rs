@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::exec;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,54 +14,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, ApiResource, AttachParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Ran {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    status: Status,
-}
-
-async fn exec(
-    client: &kube::Client,
-    ns: &str,
-    pod: &str,
-    command: &[&str],
-    stdin: Option<&[u8]>,
-) -> Ran {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let params = AttachParams::default()
-        .stdin(stdin.is_some())
-        .stdout(true)
-        .stderr(true);
-    let mut attached = pods
-        .exec(pod, command.to_vec(), &params)
-        .await
-        .expect("exec upgrades");
-    let writer = attached.stdin();
-    let feed = async move {
-        if let (Some(mut writer), Some(input)) = (writer, stdin) {
-            writer.write_all(input).await.expect("stdin");
-            writer.shutdown().await.expect("stdin end");
-        }
-    };
-    let mut out = attached.stdout().expect("stdout");
-    let mut err = attached.stderr().expect("stderr");
-    let status = attached.take_status().expect("status");
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let ((), a, b) = tokio::join!(
-        feed,
-        out.read_to_end(&mut stdout),
-        err.read_to_end(&mut stderr)
-    );
-    a.expect("read stdout");
-    b.expect("read stderr");
-    let status = status.await.expect("a status frame");
-    Ran {
-        stdout,
-        stderr,
-        status,
-    }
-}
 
 fn exit_code(status: &Status) -> Option<String> {
     status

@@ -10,37 +10,21 @@ use std::time::Duration;
 use bringup_sandbox::emulators::{GiteaSnapshot, InstanceSnapshot, KanidmSnapshot};
 use bringup_sandbox::{Sandbox, audit};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{Api, ApiResource, AttachParams, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const GITEA_POD: &str = "gitea-6b8f9c7d5-k2m4p";
 const DEX_POD: &str = "dex-7d9c5b8f6-q8w2n";
 
+/// What a script printed, as text, and how it ended.
 struct Ran {
     stdout: String,
     stderr: String,
-    status: Status,
+    code: i32,
 }
 
-impl Ran {
-    /// The exit code as kube-apiserver reports it: 0 on Success, else the ExitCode cause.
-    fn code(&self) -> i32 {
-        if self.status.status.as_deref() == Some("Success") {
-            return 0;
-        }
-        self.status
-            .details
-            .as_ref()
-            .and_then(|d| d.causes.as_ref())
-            .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
-            .and_then(|c| c.message.as_deref())
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(-1)
-    }
-}
-
+/// Runs `sh -c SCRIPT` in `ns/pod`, with `stdin` fed and closed.
 async fn exec(
     client: &kube::Client,
     ns: &str,
@@ -48,37 +32,18 @@ async fn exec(
     script: &str,
     stdin: Option<&str>,
 ) -> Ran {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let params = AttachParams::default()
-        .stdin(stdin.is_some())
-        .stdout(true)
-        .stderr(true);
-    let mut attached = pods
-        .exec(pod, vec!["sh", "-c", script], &params)
-        .await
-        .expect("exec upgrades");
-    let writer = attached.stdin();
-    let feed = async move {
-        if let (Some(mut writer), Some(input)) = (writer, stdin) {
-            writer.write_all(input.as_bytes()).await.expect("stdin");
-            writer.shutdown().await.expect("stdin end");
-        }
-    };
-    let mut out = attached.stdout().expect("stdout");
-    let mut err = attached.stderr().expect("stderr");
-    let status = attached.take_status().expect("status");
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let ((), a, b) = tokio::join!(
-        feed,
-        out.read_to_end(&mut stdout),
-        err.read_to_end(&mut stderr)
-    );
-    a.expect("read stdout");
-    b.expect("read stderr");
+    let ran = common::exec(
+        client,
+        ns,
+        pod,
+        &["sh", "-c", script],
+        stdin.map(str::as_bytes),
+    )
+    .await;
     Ran {
-        stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(stderr).expect("utf-8 stderr"),
-        status: status.await.expect("a status frame"),
+        code: ran.code(),
+        stdout: String::from_utf8(ran.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(ran.stderr).expect("utf-8 stderr"),
     }
 }
 
@@ -155,7 +120,7 @@ async fn the_gitea_cli_runs_only_through_su_git_and_takes_a_secret_on_stdin() {
     let client = common::client(&sandbox).await;
 
     let as_root = exec(&client, "gitea", GITEA_POD, "gitea admin auth list", None).await;
-    assert_eq!(as_root.code(), 1, "{}{}", as_root.stdout, as_root.stderr);
+    assert_eq!(as_root.code, 1, "{}{}", as_root.stdout, as_root.stderr);
     assert!(
         as_root
             .stdout
@@ -172,13 +137,13 @@ async fn the_gitea_cli_runs_only_through_su_git_and_takes_a_secret_on_stdin() {
         None,
     )
     .await;
-    assert_eq!(listed.code(), 0, "{}", listed.stderr);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
     assert_eq!(listed.stdout, "ID\tName\tType\tEnabled\n");
 
     let secret = "dex-gitea-client-secret-canary-7f3a";
     let add = "su git -c 'gitea admin auth add-oauth --name Dex --provider openidConnect --key gitea --secret \"$(cat)\" --auto-discover-url https://dex.example.com/.well-known/openid-configuration'";
     let added = exec(&client, "gitea", GITEA_POD, add, Some(secret)).await;
-    assert_eq!(added.code(), 0, "{}{}", added.stdout, added.stderr);
+    assert_eq!(added.code, 0, "{}{}", added.stdout, added.stderr);
     let snapshot = gitea(&sandbox);
     assert_eq!(snapshot.auth_sources.len(), 1);
     assert_eq!(snapshot.auth_sources[0].name, "Dex");
@@ -233,7 +198,7 @@ async fn kanidm_recovers_the_admin_and_logs_in_with_the_password_on_stdin_in_bot
             None,
         )
         .await;
-        assert_eq!(recovered.code(), 0, "{}", recovered.stderr);
+        assert_eq!(recovered.code, 0, "{}", recovered.stderr);
         let password = recovered
             .stdout
             .lines()
@@ -251,7 +216,7 @@ async fn kanidm_recovers_the_admin_and_logs_in_with_the_password_on_stdin_in_bot
         let login =
             "KANIDM_PASSWORD=\"$(cat)\" kanidm login -H https://idm.example.com -D idm_admin";
         let logged_in = exec(&client, "kanidm", "kanidm-0", login, Some(&password)).await;
-        assert_eq!(logged_in.code(), 0, "{}", logged_in.stderr);
+        assert_eq!(logged_in.code, 0, "{}", logged_in.stderr);
         assert_eq!(
             logged_in.stdout,
             "Login Success for idm_admin@idm.example.com\n"
@@ -265,7 +230,7 @@ async fn kanidm_recovers_the_admin_and_logs_in_with_the_password_on_stdin_in_bot
             None,
         )
         .await;
-        assert_eq!(group.code(), 0, "{}", group.stderr);
+        assert_eq!(group.code, 0, "{}", group.stderr);
         assert!(kanidm(&sandbox).groups.iter().any(|g| g.name == "editor"));
 
         let wrong = exec(
@@ -276,7 +241,7 @@ async fn kanidm_recovers_the_admin_and_logs_in_with_the_password_on_stdin_in_bot
             Some("not-the-password"),
         )
         .await;
-        assert_eq!(wrong.code(), 1);
+        assert_eq!(wrong.code, 1);
         let log = std::fs::read_to_string(sandbox.audit_path()).expect("audit log");
         assert!(!log.contains(&password));
         sandbox.shutdown().await;
@@ -520,7 +485,7 @@ pods:
         None,
     )
     .await;
-    assert_eq!(listed.code(), 0, "{}", listed.stderr);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
     assert_eq!(listed.stdout, "ID\tName\tType\tEnabled\n");
     let su = exec(
         &client,
@@ -530,7 +495,7 @@ pods:
         None,
     )
     .await;
-    assert_eq!(su.code(), 1);
+    assert_eq!(su.code, 1);
     assert_eq!(su.stderr, "su: must be suid to work properly\n");
     // HOME is the pod's own directory under the sandbox dir.
     let home = exec(&client, "forgejo", "forgejo-0", "echo \"$HOME\"", None).await;
