@@ -31,11 +31,11 @@ pub fn router(kanidm: Arc<Kanidm>) -> Router {
         .route("/v1/oauth2/{name}/_basic_secret", get(oauth2_basic_secret))
         .route(
             "/v1/oauth2/{name}/_scopemap/{group}",
-            post(scopemap_set).delete(scopemap_delete),
+            post(scopemap_set::<false>).delete(scopemap_delete::<false>),
         )
         .route(
             "/v1/oauth2/{name}/_sup_scopemap/{group}",
-            post(sup_scopemap_set).delete(sup_scopemap_delete),
+            post(scopemap_set::<true>).delete(scopemap_delete::<true>),
         )
         .route(
             "/v1/oauth2/{name}/_attr/{attr}",
@@ -245,48 +245,27 @@ async fn oauth2_basic_secret(
     })
 }
 
-async fn scopemap_set(
+/// `POST …/_scopemap/{group}` and, with `SUPPLEMENTARY`, `…/_sup_scopemap/{group}`.
+async fn scopemap_set<const SUPPLEMENTARY: bool>(
     State(k): State<Arc<Kanidm>>,
     Path((name, group)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     authorised(&k, &headers, true, |s| {
-        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?, false)
+        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?, SUPPLEMENTARY)
             .map(|()| Value::Null)
     })
 }
 
-async fn scopemap_delete(
+/// `DELETE …/_scopemap/{group}` and, with `SUPPLEMENTARY`, `…/_sup_scopemap/{group}`.
+async fn scopemap_delete<const SUPPLEMENTARY: bool>(
     State(k): State<Arc<Kanidm>>,
     Path((name, group)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     authorised(&k, &headers, true, |s| {
-        s.oauth2_delete_scope_map(&name, &group, false)
-            .map(|()| Value::Null)
-    })
-}
-
-async fn sup_scopemap_set(
-    State(k): State<Arc<Kanidm>>,
-    Path((name, group)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    authorised(&k, &headers, true, |s| {
-        s.oauth2_set_scope_map(&name, &group, &string_list(&body)?, true)
-            .map(|()| Value::Null)
-    })
-}
-
-async fn sup_scopemap_delete(
-    State(k): State<Arc<Kanidm>>,
-    Path((name, group)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    authorised(&k, &headers, true, |s| {
-        s.oauth2_delete_scope_map(&name, &group, true)
+        s.oauth2_delete_scope_map(&name, &group, SUPPLEMENTARY)
             .map(|()| Value::Null)
     })
 }
