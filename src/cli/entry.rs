@@ -9,9 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{Cli, Command};
 use super::session::{Failure, Session};
-use super::{graph, logging};
+use super::{graph, init_worker, logging};
+use crate::steps::vault::init_worker::WORKER_ARG;
 
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() == Some(WORKER_ARG.as_ref()) {
+        return init_worker::main();
+    }
+    if let Ok(program) = std::env::current_exe() {
+        crate::steps::vault::init_worker::enable(program);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -5,6 +5,7 @@ pub mod args;
 mod confirm;
 mod entry;
 mod graph;
+mod init_worker;
 mod logging;
 mod prompter;
 mod session;

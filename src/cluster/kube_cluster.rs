@@ -22,7 +22,7 @@ use super::{Cluster, ClusterError, ExecOutput, ExecRequest, Stream, TypeRef};
 pub const FIELD_MANAGER: &str = "bringup";
 
 /// How to connect: kubeconfig path, context, or in-cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ConnectOptions {
     pub kubeconfig: Option<std::path::PathBuf>,
     pub context: Option<String>,
@@ -42,6 +42,9 @@ pub struct KubeCluster {
     pub(crate) context: String,
     pub(crate) server: String,
     pub(crate) read_only: bool,
+    /// How this connection was made, for a helper process that must reach the same cluster
+    /// (`None` for a cluster built from a ready configuration).
+    options: Option<ConnectOptions>,
     /// Types resolved so far: a group-version is discovered when one of its kinds is first
     /// used, and all its kinds are remembered.
     types: RwLock<HashMap<TypeRef, Resolved>>,
@@ -89,7 +92,17 @@ impl KubeCluster {
                 (config, context)
             }
         };
-        Self::from_config(config, context, options.read_only)
+        let mut cluster = Self::from_config(config, context, options.read_only)?;
+        // A relative kubeconfig path must still name the same file from another process.
+        let kubeconfig = options
+            .kubeconfig
+            .map(|path| std::path::absolute(&path).unwrap_or(path));
+        cluster.options = Some(ConnectOptions {
+            kubeconfig,
+            context: options.context,
+            read_only: options.read_only,
+        });
+        Ok(cluster)
     }
 
     /// A cluster from a ready kube-rs configuration.
@@ -114,6 +127,7 @@ impl KubeCluster {
             context,
             server,
             read_only,
+            options: None,
             types: RwLock::default(),
         })
     }
@@ -367,6 +381,9 @@ impl Cluster for KubeCluster {
     }
     fn read_only(&self) -> bool {
         self.read_only
+    }
+    fn reconnect(&self) -> Option<ConnectOptions> {
+        self.options.clone()
     }
 
     async fn identity(&self) -> Result<String, ClusterError> {

@@ -106,6 +106,11 @@ pub trait Cluster: Send + Sync {
     /// The API server URL.
     fn server(&self) -> &str;
     fn read_only(&self) -> bool;
+    /// How another process of this machine connects to the same cluster, as this one did;
+    /// `None` when it cannot (an in-memory fake, a cluster built from a ready configuration).
+    fn reconnect(&self) -> Option<ConnectOptions> {
+        None
+    }
 
     /// The cluster's identity: the UID of namespace `kube-system`.
     async fn identity(&self) -> Result<String, ClusterError>;

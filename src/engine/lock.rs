@@ -290,13 +290,21 @@ pub fn default_holder(run_id: &str) -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!(
+        "{user}@{} pid={} run={run_id}",
+        hostname(),
+        std::process::id()
+    )
+}
+
+/// This machine's name, as a person would recognise it in a lock holder or a claim.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into());
-    format!("{user}@{host} pid={} run={run_id}", std::process::id())
+        .unwrap_or_else(|| "unknown-host".into())
 }
 
 fn lease_object(

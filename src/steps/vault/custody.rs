@@ -27,6 +27,70 @@ pub const KEYS_PGP_KEY: &str = "unseal_keys_pgp";
 pub const ROOT_TOKEN_PGP_KEY: &str = "root_token_pgp";
 /// Marks a Secret that `vault-init` created before calling `sys/init`.
 pub const RESERVED_ANNOTATION: &str = "bringup.dev/vault-init";
+/// On a reserved Secret: the [`Claim`] of the process that is initialising OpenBao.
+pub const CLAIM_ANNOTATION: &str = "bringup.dev/vault-init-claim";
+
+/// Which process is between reserving custody and storing the keys, so that a rerun waits
+/// for it instead of finding "initialised, no keys" while the keys are on their way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub host: String,
+    pub pid: u32,
+    /// After this, nobody waits for it any more, whether or not its process can be checked.
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+impl Claim {
+    /// A claim by this process, for `duration`.
+    pub fn mine(duration: std::time::Duration) -> Claim {
+        Claim {
+            host: crate::engine::lock::hostname(),
+            pid: std::process::id(),
+            until: chrono::Utc::now()
+                + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// Could its process still store keys? Not after `until`, nor when it is this very process
+    /// (a retry of the step), nor when it ran on this machine and is gone. A process on another
+    /// machine cannot be checked: it is given until `until`.
+    pub fn may_be_running(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        if now > self.until {
+            return false;
+        }
+        if self.host != crate::engine::lock::hostname() {
+            return true;
+        }
+        self.pid != std::process::id() && process_exists(self.pid)
+    }
+}
+
+impl std::fmt::Display for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "process {} on {}", self.pid, self.host)
+    }
+}
+
+/// Is there a process with this pid (of any user)? `/proc` where there is one, else `kill -0`.
+fn process_exists(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() {
+        // A zombie (dead, not yet reaped by its parent) stores nothing any more.
+        return std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).is_ok_and(
+            |stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            },
+        );
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
 
 /// What custody holds.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,25 +265,67 @@ impl Custody {
     }
 
     /// Before `sys/init`: prove the Secret can be written (namespace exists, RBAC allows it) by
-    /// creating it empty, so the write after init is a patch that is very unlikely to fail.
-    pub async fn reserve_secret(&self) -> Result<(), StepError> {
+    /// creating it empty, so the write after init is a patch that is very unlikely to fail; and
+    /// say who is about to initialise (an existing Secret without keys gets the claim).
+    pub async fn reserve_secret(&self, claim: &Claim) -> Result<(), StepError> {
         let Some(name) = &self.secret else {
             return Ok(());
         };
+        let annotations = json!({
+            RESERVED_ANNOTATION: "keys are written here right after OpenBao answers sys/init",
+            CLAIM_ANNOTATION: serde_json::to_string(claim).unwrap_or_default(),
+        });
         let secret = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {
                 "name": name.name, "namespace": name.namespace,
                 "labels": {"app.kubernetes.io/managed-by": "bringup"},
-                "annotations": {RESERVED_ANNOTATION: "keys are written here right after OpenBao answers sys/init"},
+                "annotations": annotations,
             },
         });
-        match self.cluster.create(&secret).await {
-            Ok(_) | Err(ClusterError::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(StepError::Failed(format!(
+        let refused = |e: ClusterError| {
+            StepError::Failed(format!(
                 "cannot create the custody Secret {name} before initialising OpenBao (nothing was initialised): {e}"
-            ))),
+            ))
+        };
+        match self.cluster.create(&secret).await {
+            Ok(_) => Ok(()),
+            Err(ClusterError::AlreadyExists { .. }) => {
+                let patch = json!({"metadata": {"annotations": annotations}});
+                self.cluster
+                    .merge_patch(
+                        &TypeRef::secret(),
+                        Some(&name.namespace),
+                        &name.name,
+                        &patch,
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(refused)
+            }
+            Err(e) => Err(refused(e)),
         }
+    }
+
+    /// The claim on a reserved Secret that holds no keys yet: some process is initialising.
+    pub async fn pending_claim(&self) -> Result<Option<Claim>, StepError> {
+        let Some(name) = &self.secret else {
+            return Ok(None);
+        };
+        let Some(secret) = self
+            .cluster
+            .get(&TypeRef::secret(), Some(&name.namespace), &name.name)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let has_keys = secret["data"]
+            .as_object()
+            .is_some_and(|data| data.contains_key(&format!("{UNSEAL_KEY_PREFIX}0")));
+        let claim = secret["metadata"]["annotations"][CLAIM_ANNOTATION]
+            .as_str()
+            .and_then(|text| serde_json::from_str(text).ok());
+        Ok(claim.filter(|_| !has_keys))
     }
 
     /// Writes a new key file: created exclusively with mode 0600, then fsynced with its
@@ -253,7 +359,7 @@ impl Custody {
         if keys.unseal_keys_pgp {
             data.insert(KEYS_PGP_KEY.into(), encode("true"));
         }
-        let patch = json!({"metadata": {"annotations": {RESERVED_ANNOTATION: null}}, "data": data});
+        let patch = json!({"metadata": {"annotations": {RESERVED_ANNOTATION: null, CLAIM_ANNOTATION: null}}, "data": data});
         let mut last = None;
         for attempt in 0..5u32 {
             if attempt > 0 {

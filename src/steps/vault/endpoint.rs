@@ -2,9 +2,11 @@
 //! forward, so the client stays usable exactly as long as the endpoint lives.
 
 use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 
 use super::client::VaultClient;
 use crate::cluster::{LocalForward, TypeRef};
+use crate::engine::redact::Redactor;
 use crate::phase::model::{CaSource, PodSelector, Tls, VaultTarget};
 use crate::phase::template::Locals;
 use crate::steps::{StepContext, StepError};
@@ -16,6 +18,8 @@ pub struct Endpoint {
     pub name: String,
     /// The pod's name when the target is a pod.
     pub pod: Option<String>,
+    /// How it was reached, for a helper process that must reach it on its own.
+    pub route: Route,
     _forward: Option<LocalForward>,
 }
 
@@ -126,6 +130,121 @@ async fn pod_names(
     }
 }
 
+/// How to reach one server, resolved from the step's target (templates rendered, CA read):
+/// plain data, so a helper process can open the same endpoint on its own connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub via: Via,
+    /// PEM of the CA to trust besides the system roots (a CA is not a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+    /// The name the certificate is checked against, when it differs from the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Url(String),
+    Pod {
+        namespace: String,
+        pod: String,
+        port: u16,
+    },
+}
+
+impl Endpoint {
+    /// Opens a resolved route: a port-forward for a pod, and a client with its TLS settings.
+    /// `step` names the step in messages.
+    pub async fn open(
+        cluster: std::sync::Arc<dyn crate::cluster::Cluster>,
+        route: &Route,
+        step: &str,
+        redactor: &Redactor,
+    ) -> Result<Endpoint, StepError> {
+        let ca = route.ca_pem.as_deref().map(str::as_bytes);
+        match &route.via {
+            Via::Pod {
+                namespace,
+                pod,
+                port,
+            } => {
+                let forward = LocalForward::start(cluster, namespace, pod, *port).await?;
+                let name = format!("pod {namespace}/{pod}");
+                let client = match &route.server_name {
+                    None if ca.is_none() => VaultClient::new(
+                        &format!("http://{}", forward.addr),
+                        &name,
+                        redactor.clone(),
+                    )?,
+                    None => {
+                        return Err(StepError::Failed(format!(
+                            "step {step}: `vault.tls` on a pod target needs `server_name`: the name in OpenBao's certificate"
+                        )));
+                    }
+                    Some(server_name) => VaultClient::with_tls(
+                        &format!("https://{server_name}:{}", forward.addr.port()),
+                        &name,
+                        ca,
+                        Some((server_name, forward.addr)),
+                        redactor.clone(),
+                    )?,
+                };
+                Ok(Endpoint {
+                    client,
+                    name,
+                    pod: Some(pod.clone()),
+                    route: route.clone(),
+                    _forward: Some(forward),
+                })
+            }
+            Via::Url(url) => {
+                let client = match &route.server_name {
+                    None => VaultClient::with_tls(url, url, ca, None, redactor.clone())?,
+                    Some(server_name) => {
+                        // Connect to the URL's address but check the certificate for `server_name`.
+                        let parsed = reqwest::Url::parse(url).map_err(|e| {
+                            StepError::Failed(format!(
+                                "step {step}: `vault.url` {url} is not a URL: {e}"
+                            ))
+                        })?;
+                        let host = parsed.host_str().unwrap_or_default().to_string();
+                        let port = parsed.port_or_known_default().unwrap_or(8200);
+                        let addr = tokio::net::lookup_host((host.as_str(), port))
+                            .await
+                            .ok()
+                            .and_then(|mut a| a.next())
+                            .ok_or_else(|| {
+                                StepError::Transient(format!("step {step}: cannot resolve {host}"))
+                            })?;
+                        let mut base = parsed.clone();
+                        base.set_host(Some(server_name)).map_err(|e| {
+                            StepError::Failed(format!(
+                                "step {step}: server name {server_name}: {e}"
+                            ))
+                        })?;
+                        VaultClient::with_tls(
+                            base.as_str(),
+                            url,
+                            ca,
+                            Some((server_name, addr)),
+                            redactor.clone(),
+                        )?
+                    }
+                };
+                Ok(Endpoint {
+                    client,
+                    name: url.clone(),
+                    pod: None,
+                    route: route.clone(),
+                    _forward: None,
+                })
+            }
+        }
+    }
+}
+
 async fn pod_endpoint(
     ctx: &StepContext<'_>,
     namespace: &str,
@@ -133,14 +252,8 @@ async fn pod_endpoint(
     port: u16,
     tls: Option<&Tls>,
 ) -> Result<Endpoint, StepError> {
-    let forward = LocalForward::start(ctx.cluster.clone(), namespace, pod, port).await?;
-    let name = format!("pod {namespace}/{pod}");
-    let client = match tls {
-        None => VaultClient::new(
-            &format!("http://{}", forward.addr),
-            &name,
-            ctx.redactor.clone(),
-        )?,
+    let (ca_pem, server_name) = match tls {
+        None => (None, None),
         Some(tls) => {
             let server_name = tls.server_name.as_deref().ok_or_else(|| {
                 StepError::Failed(format!(
@@ -148,23 +261,22 @@ async fn pod_endpoint(
                     ctx.full_id()
                 ))
             })?;
-            let server_name = ctx.templates.render(server_name, &Locals::default())?;
-            let ca = read_ca(ctx, tls.ca.as_ref()).await?;
-            VaultClient::with_tls(
-                &format!("https://{server_name}:{}", forward.addr.port()),
-                &name,
-                ca.as_deref(),
-                Some((&server_name, forward.addr)),
-                ctx.redactor.clone(),
-            )?
+            (
+                read_ca(ctx, tls.ca.as_ref()).await?,
+                Some(ctx.templates.render(server_name, &Locals::default())?),
+            )
         }
     };
-    Ok(Endpoint {
-        client,
-        name,
-        pod: Some(pod.to_string()),
-        _forward: Some(forward),
-    })
+    let route = Route {
+        via: Via::Pod {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            port,
+        },
+        ca_pem,
+        server_name,
+    };
+    Endpoint::open(ctx.cluster.clone(), &route, &ctx.full_id(), ctx.redactor).await
 }
 
 async fn url_endpoint(
@@ -172,67 +284,32 @@ async fn url_endpoint(
     url: &str,
     tls: Option<&Tls>,
 ) -> Result<Endpoint, StepError> {
-    let ca = read_ca(ctx, tls.and_then(|t| t.ca.as_ref())).await?;
     let server_name = match tls.and_then(|t| t.server_name.as_deref()) {
         Some(name) => Some(ctx.templates.render(name, &Locals::default())?),
         None => None,
     };
-    let client = match server_name {
-        None => VaultClient::with_tls(url, url, ca.as_deref(), None, ctx.redactor.clone())?,
-        Some(server_name) => {
-            // Connect to the URL's address but check the certificate for `server_name`.
-            let parsed = reqwest::Url::parse(url).map_err(|e| {
-                StepError::Failed(format!(
-                    "step {}: `vault.url` {url} is not a URL: {e}",
-                    ctx.full_id()
-                ))
-            })?;
-            let host = parsed.host_str().unwrap_or_default().to_string();
-            let port = parsed.port_or_known_default().unwrap_or(8200);
-            let addr = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| {
-                    StepError::Transient(format!("step {}: cannot resolve {host}", ctx.full_id()))
-                })?;
-            let mut base = parsed.clone();
-            base.set_host(Some(&server_name)).map_err(|e| {
-                StepError::Failed(format!(
-                    "step {}: server name {server_name}: {e}",
-                    ctx.full_id()
-                ))
-            })?;
-            VaultClient::with_tls(
-                base.as_str(),
-                url,
-                ca.as_deref(),
-                Some((&server_name, addr)),
-                ctx.redactor.clone(),
-            )?
-        }
+    let route = Route {
+        via: Via::Url(url.to_string()),
+        ca_pem: read_ca(ctx, tls.and_then(|t| t.ca.as_ref())).await?,
+        server_name,
     };
-    Ok(Endpoint {
-        client,
-        name: url.to_string(),
-        pod: None,
-        _forward: None,
-    })
+    Endpoint::open(ctx.cluster.clone(), &route, &ctx.full_id(), ctx.redactor).await
 }
 
+/// The CA's PEM text, from a file, a Secret key or a ConfigMap key.
 async fn read_ca(
     ctx: &StepContext<'_>,
     ca: Option<&CaSource>,
-) -> Result<Option<Vec<u8>>, StepError> {
+) -> Result<Option<String>, StepError> {
     let id = ctx.full_id();
-    Ok(match ca {
-        None => None,
-        Some(CaSource::File(path)) => Some(std::fs::read(path).map_err(|e| {
+    let bytes = match ca {
+        None => return Ok(None),
+        Some(CaSource::File(path)) => std::fs::read(path).map_err(|e| {
             StepError::Failed(format!(
                 "step {id}: reading the CA file {}: {e}",
                 path.display()
             ))
-        })?),
+        })?,
         Some(CaSource::Secret(r)) => {
             let secret = ctx
                 .cluster
@@ -245,15 +322,13 @@ async fn read_ca(
             let encoded = secret.as_ref().and_then(|s| s["data"][&r.key].as_str()).ok_or_else(|| {
                 StepError::Failed(format!("step {id}: the CA Secret key {r} does not exist; create it or fix `vault.tls.ca`"))
             })?;
-            Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|e| {
-                        StepError::Failed(format!(
-                            "step {id}: the CA Secret key {r} is not base64: {e}"
-                        ))
-                    })?,
-            )
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| {
+                    StepError::Failed(format!(
+                        "step {id}: the CA Secret key {r} is not base64: {e}"
+                    ))
+                })?
         }
         Some(CaSource::Configmap(r)) => {
             let map = ctx
@@ -267,8 +342,13 @@ async fn read_ca(
             let text = map.as_ref().and_then(|m| m["data"][&r.key].as_str()).ok_or_else(|| {
                 StepError::Failed(format!("step {id}: the CA ConfigMap key {r} does not exist; create it or fix `vault.tls.ca`"))
             })?;
-            Some(text.as_bytes().to_vec())
+            text.as_bytes().to_vec()
         }
+    };
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        StepError::Failed(format!(
+            "step {id}: the CA is not PEM text; fix `vault.tls.ca`"
+        ))
     })
 }
 

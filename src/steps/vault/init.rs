@@ -5,8 +5,9 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::custody::{self, Custody, StoredKeys};
+use super::custody::{self, Claim, Custody, StoredKeys};
 use super::endpoint::Endpoint;
+use crate::engine::redact::Redactor;
 use crate::phase::model::VaultInitStep;
 use crate::steps::{Applied, Probe, StepContext, StepError};
 
@@ -36,12 +37,18 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Probe,
     })
 }
 
+/// How long a claim on the custody Secret holds off another run when its process cannot be
+/// checked (another machine): the worker's own bound, the init request's timeout and the
+/// custody write's retries, with room to spare.
+pub const CLAIM_FOR: std::time::Duration = std::time::Duration::from_secs(180);
+
 pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applied, StepError> {
     let id = ctx.full_id();
     check_spec(&id, spec)?;
     let endpoint = Endpoint::one(ctx, &spec.vault).await?;
     let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
     let name = &endpoint.name;
+    wait_for_claim(ctx, &custody).await?;
     let initialized = initialized(&endpoint).await?;
     let in_secret = custody.read_secret().await?;
     let in_file = custody.read_file()?;
@@ -90,8 +97,26 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
         )));
     }
 
-    custody.reserve_secret().await?;
-    (ctx.progress)(format!(
+    if let Some(outcome) = super::init_worker::run(ctx, &endpoint, spec).await {
+        return outcome;
+    }
+    keep(&id, &endpoint, &custody, spec, ctx.redactor, ctx.progress).await
+}
+
+/// The irreversible part: reserve custody, `PUT sys/init`, and store what OpenBao answers.
+/// Run by the init worker (a detached process that outlives a killed `bringup`), or in this
+/// process when no worker can be started.
+pub async fn keep(
+    id: &str,
+    endpoint: &Endpoint,
+    custody: &Custody,
+    spec: &VaultInitStep,
+    redactor: &Redactor,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Applied, StepError> {
+    let name = &endpoint.name;
+    custody.reserve_secret(&Claim::mine(CLAIM_FOR)).await?;
+    progress(format!(
         "initialising OpenBao {name} ({} shares, threshold {})",
         spec.secret_shares, spec.secret_threshold
     ));
@@ -111,7 +136,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
     // first, then write the fsynced file, then the Secret.
     let keys = keys_from_answer(&answer, spec);
     for key in &keys.unseal_keys_b64 {
-        ctx.redactor.register(key);
+        redactor.register(key);
     }
     for key in answer["keys"]
         .as_array()
@@ -119,13 +144,13 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
         .flatten()
         .filter_map(|k| k.as_str())
     {
-        ctx.redactor.register(key);
+        redactor.register(key);
     }
     for token in [&keys.root_token, &keys.root_token_pgp]
         .into_iter()
         .flatten()
     {
-        ctx.redactor.register(token);
+        redactor.register(token);
     }
     if keys.unseal_keys_b64.is_empty() {
         return Err(StepError::Failed(format!(
@@ -179,6 +204,26 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
             )))
         }
     }
+}
+
+/// An interrupted run's init worker may still be between `sys/init` and the custody write:
+/// while the process that claimed the custody Secret lives, wait for it to store the keys.
+async fn wait_for_claim(ctx: &StepContext<'_>, custody: &Custody) -> Result<(), StepError> {
+    let mut told = false;
+    while let Some(claim) = custody.pending_claim().await? {
+        if !claim.may_be_running(chrono::Utc::now()) {
+            break;
+        }
+        if !told {
+            (ctx.progress)(format!(
+                "waiting for {claim}, which is initialising OpenBao for an interrupted run, to store the keys in {}",
+                custody.describe()
+            ));
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
 }
 
 fn check_spec(id: &str, spec: &VaultInitStep) -> Result<(), StepError> {

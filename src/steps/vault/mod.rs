@@ -8,6 +8,7 @@ mod token;
 
 pub mod config;
 pub mod init;
+pub mod init_worker;
 pub mod kv;
 pub mod root_token;
 pub mod unseal;
