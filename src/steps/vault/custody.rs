@@ -451,3 +451,47 @@ pub fn emergency_file(keys: &StoredKeys) -> Result<PathBuf, std::io::Error> {
     write_new_private_file(&path, keys)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Claim;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn a_claim_is_waited_for_only_while_its_process_may_still_store_keys() {
+        let now = Utc::now();
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let here = |pid| Claim {
+            host: crate::engine::lock::hostname(),
+            pid,
+            until: now + Duration::seconds(60),
+        };
+        assert!(here(other.id()).may_be_running(now), "a live process here");
+        assert!(
+            !here(other.id()).may_be_running(now + Duration::seconds(61)),
+            "not past `until`"
+        );
+        assert!(
+            !Claim::mine(std::time::Duration::from_secs(60)).may_be_running(now),
+            "not this process itself (a retry of the step)"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert!(
+            !here(other.id()).may_be_running(now),
+            "a process that is gone"
+        );
+        let elsewhere = Claim {
+            host: "another-machine.invalid".into(),
+            ..here(other.id())
+        };
+        assert!(
+            elsewhere.may_be_running(now),
+            "another machine's process cannot be checked: it is given until `until`"
+        );
+        assert!(!elsewhere.may_be_running(now + Duration::seconds(61)));
+    }
+}

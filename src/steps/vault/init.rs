@@ -17,6 +17,16 @@ pub async fn probe(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Probe,
     let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
     let initialized = initialized(&endpoint).await?;
     let stored = custody.read().await?.is_some();
+    if !stored
+        && let Some(claim) = custody.pending_claim().await?
+        && claim.may_be_running(chrono::Utc::now())
+    {
+        return Ok(Probe::Unknown(format!(
+            "OpenBao {} is being initialised by {claim}; its keys go to {}",
+            endpoint.name,
+            custody.describe()
+        )));
+    }
     Ok(match (initialized, stored) {
         (true, true) => Probe::Done(format!(
             "OpenBao {} is initialised; its keys are in {}",
@@ -73,7 +83,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
         }
         return Err(StepError::Failed(format!(
             "step {id}: OpenBao {name} is already initialised but {} holds no unseal keys. Either it was initialised outside bringup, \
-             or a run was killed between OpenBao's answer and the custody write. If you hold the keys, store them as {} (`{}0`.. and `{}`) and re-run; \
+             or bringup's init worker itself was killed (SIGKILL, a machine lost) before it stored OpenBao's answer. If you hold the keys, store them as {} (`{}0`.. and `{}`) and re-run; \
              if a `vault-init-*.json` file was left in the working directory, it holds them. Without the keys this OpenBao cannot be unsealed again: \
              re-initialising means wiping its storage and every secret in it",
             custody.describe(),
@@ -455,6 +465,119 @@ mod tests {
         );
         assert_eq!(harness.custody().0, keys);
         harness.assert_no_leak(&keys);
+    }
+
+    /// A reserved custody Secret claimed by process `pid` of this machine.
+    fn claimed_secret(pid: u32) -> serde_json::Value {
+        let claim = super::custody::Claim {
+            host: crate::engine::lock::hostname(),
+            pid,
+            until: chrono::Utc::now() + chrono::Duration::seconds(60),
+        };
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "vault-init", "namespace": "vault", "annotations": {
+                super::custody::RESERVED_ANNOTATION: "pending",
+                super::custody::CLAIM_ANNOTATION: serde_json::to_string(&claim).unwrap()}}})
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_rerun_waits_for_a_live_claimant_to_store_the_keys_and_inits_nothing() {
+        use base64::Engine as _;
+        let server = BaoServer::start().await;
+        // An interrupted run's worker: OpenBao is initialised, its keys are on their way.
+        let answer: serde_json::Value = reqwest::Client::new()
+            .put(format!("{}/v1/sys/init", server.url()))
+            .json(&serde_json::json!({"secret_shares": 3, "secret_threshold": 2}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut worker = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let harness = Harness::new();
+        harness.fake().insert(claimed_secret(worker.id()));
+        let fake = harness.fake().clone();
+        let keys: Vec<String> = answer["keys_base64"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        let stored = keys.clone();
+        let storing = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+            let encode = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+            let data: serde_json::Map<_, _> = stored
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (format!("unseal_key_{i}"), encode(k).into()))
+                .collect();
+            use crate::cluster::Cluster as _;
+            fake.merge_patch(
+                &TypeRef::secret(),
+                Some("vault"),
+                "vault-init",
+                &serde_json::json!({"data": data, "metadata": {"annotations": {
+                    super::custody::RESERVED_ANNOTATION: null, super::custody::CLAIM_ANNOTATION: null}}}),
+            )
+            .await
+            .unwrap();
+        });
+        let probe = harness.probe(init_step(url_target(&server))).await.unwrap();
+        assert!(
+            matches!(&probe, Probe::Unknown(m) if m.contains(&format!("being initialised by process {}", worker.id()))),
+            "{probe:?}"
+        );
+        let applied = harness.apply(init_step(url_target(&server))).await.unwrap();
+        storing.await.unwrap();
+        worker.kill().unwrap();
+        let _ = worker.wait();
+        assert!(matches!(applied, Applied::Unchanged(_)), "{applied:?}");
+        assert_eq!(harness.custody().0, keys, "the claimant's keys, untouched");
+        let messages = harness.messages.lock().unwrap().clone();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("waiting for process")),
+            "{messages:?}"
+        );
+        assert_eq!(
+            writes(server.port),
+            vec![],
+            "bringup wrote nothing to OpenBao (the claimant's init came from outside)"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_claim_whose_process_is_gone_is_not_waited_for() {
+        let server = BaoServer::start().await;
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        let harness = Harness::new();
+        harness.fake().insert(claimed_secret(pid));
+        let applied = harness.apply(init_step(url_target(&server))).await.unwrap();
+        assert!(matches!(applied, Applied::Changed(_)), "{applied:?}");
+        assert_eq!(harness.custody().0.len(), 3);
+        let messages = harness.messages.lock().unwrap().clone();
+        assert!(
+            !messages.iter().any(|m| m.starts_with("waiting for")),
+            "{messages:?}"
+        );
+        let secret = harness
+            .fake()
+            .object(&TypeRef::secret(), Some("vault"), "vault-init")
+            .unwrap();
+        assert!(
+            secret["metadata"]["annotations"]
+                .get(super::custody::CLAIM_ANNOTATION)
+                .is_none(),
+            "the stored keys end the claim: {secret}"
+        );
     }
 
     /// A PGP public key (ed25519 + cv25519, test only; its secret half was never kept).
