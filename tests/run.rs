@@ -261,6 +261,57 @@ fn a_killed_runs_lock_is_taken_over_once_its_duration_passes() {
 }
 
 #[test]
+fn ctrl_c_during_a_wait_stops_the_run_at_once_and_the_next_run_finishes_it() {
+    let env = Env::new("basic-cluster", "waiting");
+    let mut first = start_holding_the_lock(&env, "30s");
+    // The wait (60s timeout) is under way.
+    wait_until(|| env.checkpoint_text().contains("wait-for-go.go"));
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &first.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let mut status = None;
+    wait_until(|| {
+        status = first.0.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.unwrap().code(), Some(130));
+    assert!(
+        env.object("v1", "ConfigMap", Some("demo"), "go").is_none(),
+        "the run stopped while the wait still had nothing to see"
+    );
+    let lease = env
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("bringup"),
+            "bringup-lock",
+        )
+        .unwrap();
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .is_none_or(str::is_empty),
+        "the lock was released: {lease}"
+    );
+
+    let_the_waiting_phase_finish(&env);
+    let wait_status = |env: &Env| {
+        let checkpoint = env
+            .object("v1", "ConfigMap", Some("bringup"), "bringup-state")
+            .unwrap();
+        let record: serde_json::Value =
+            serde_json::from_str(checkpoint["data"]["wait-for-go.go"].as_str().unwrap()).unwrap();
+        record["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(wait_status(&env), "running", "interrupted, not done");
+    let next = env.run(&["run", "--yes"]);
+    assert_exit(&next, 0);
+    assert_eq!(wait_status(&env), "done");
+}
+
+#[test]
 fn unlock_breaks_a_held_lock() {
     let env = Env::new("basic-cluster", "waiting");
     let mut child = start_holding_the_lock(&env, "60s");

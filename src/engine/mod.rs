@@ -22,7 +22,8 @@
 //! - `executor: Arc<dyn Executor>`: [`StepsExecutor::new(templater, prompter)`](StepsExecutor),
 //!   whose templater reads through the same cluster.
 //! - `cancel`: a `CancellationToken` the CLI cancels on Ctrl-C; the run finishes the running
-//!   steps, releases the lock and returns [`EngineError::Interrupted`].
+//!   steps that write, drops the ones that only read (waits, probes), releases the lock and
+//!   returns [`EngineError::Interrupted`].
 //! - Every error maps to the process exit code with [`EngineError::exit_code`]: 1 a step
 //!   failed (or drift), 2 bad input, 3 lock held / wrong cluster / newer checkpoint schema,
 //!   130 interrupted or declined.

@@ -22,7 +22,7 @@ use crate::engine::preflight::{PlannedStep, Preflight};
 use crate::engine::settings::{Confirmation, RunSettings};
 use crate::engine::sink::EventSink;
 use crate::engine::summary::{FailedStep, NotRunPhase, Summary};
-use crate::phase::model::{Mode, Phase, Step};
+use crate::phase::model::{Mode, Phase, Step, StepKind};
 use crate::steps::{Applied, Probe, StepError};
 
 /// How long one attempt of a step may take when the step names no timeout. Kinds have
@@ -640,6 +640,13 @@ enum Answer {
     Applied(Applied),
 }
 
+/// May a Ctrl-C drop this call half-way? A probe and a `wait` only read, and a wait can take
+/// minutes, so the run stops at once; anything that writes is let finish (a `vault-init` in
+/// the middle of `sys/init` above all).
+fn abandonable(step: &Step, call: Call) -> bool {
+    matches!(call, Call::Probe) || matches!(step.kind, StepKind::Wait(_))
+}
+
 /// One call with its timeout, retried with exponential backoff while it fails transiently.
 /// Returns the attempts made.
 async fn attempt(ctx: &RunCtx, exec: &ExecContext<'_>, call: Call) -> (Result<Answer, Halt>, u32) {
@@ -655,7 +662,16 @@ async fn attempt(ctx: &RunCtx, exec: &ExecContext<'_>, call: Call) -> (Result<An
                 Call::Apply => ctx.executor.apply(exec).await.map(Answer::Applied),
             }
         };
-        let error = match tokio::time::timeout(timeout, work).await {
+        let bounded = tokio::time::timeout(timeout, work);
+        let outcome = if abandonable(step, call) {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => return (Err(Halt::Interrupted), attempts),
+                outcome = bounded => outcome,
+            }
+        } else {
+            bounded.await
+        };
+        let error = match outcome {
             Ok(Ok(answer)) => return (Ok(answer), attempts),
             Ok(Err(error)) => error,
             Err(_) if ctx.cancel.is_cancelled() => return (Err(Halt::Interrupted), attempts),

@@ -921,6 +921,48 @@ async fn ctrl_c_lets_the_running_step_finish_and_releases_the_lock() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_a_wait_at_once_and_leaves_it_to_the_next_run() {
+    let fake = FakeCluster::new();
+    let executor = FakeExecutor::new();
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    // `shared/secrets` is a wait: it would hold the run until its 30-minute timeout.
+    executor.script("shared/secrets", move |_| {
+        trigger.cancel();
+        std::future::pending()
+    });
+    let (events, _) = sink();
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(
+            &settings(),
+            &phases(),
+            Arc::new(fake.clone()),
+            executor.clone(),
+            events,
+            cancel,
+        ),
+    )
+    .await
+    .expect("the run stopped without waiting for the wait step");
+    let err = stopped.unwrap_err();
+    assert_eq!(err.exit_code(), 130);
+    assert!(err.summary().unwrap().interrupted);
+    assert_eq!(
+        executor.applies(),
+        ["shared/secrets"],
+        "nothing else started"
+    );
+    assert_eq!(
+        records(&fake)["shared.secrets"].status,
+        RecordStatus::Running,
+        "left `running`: the next run waits again"
+    );
+    let lease = fake.object(&TypeRef::lease(), Some(NS), LOCK_NAME).unwrap();
+    assert!(lease["spec"].get("holderIdentity").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn losing_the_lock_stops_after_the_current_step() {
     let fake = FakeCluster::new();
     let executor = FakeExecutor::new();
