@@ -130,7 +130,7 @@ pub async fn run(
 /// keys. Every report goes to `report`, redacted.
 pub async fn serve(job: Job, redactor: &Redactor, report: &(dyn Fn(Report) + Send + Sync)) {
     let progress = |message: String| report(Report::Progress(redactor.redact(&message)));
-    let outcome = async {
+    let work = async {
         let cluster: Arc<dyn Cluster> = Arc::new(KubeCluster::connect(job.cluster.clone()).await?);
         let endpoint = Endpoint::open(cluster.clone(), &job.route, &job.step, redactor).await?;
         let custody = Custody::new(&job.spec.custody, cluster, redactor.clone())?;
@@ -138,8 +138,11 @@ pub async fn serve(job: Job, redactor: &Redactor, report: &(dyn Fn(Report) + Sen
             &job.step, &endpoint, &custody, &job.spec, redactor, &progress,
         )
         .await
-    }
-    .await;
+    };
+    // Never outlive the claim a later run honours: past it, that run decides on its own.
+    let outcome = tokio::time::timeout(super::init::CLAIM_FOR, work)
+        .await
+        .unwrap_or(Err(StepError::Timeout(super::init::CLAIM_FOR)));
     report(match outcome {
         Ok(applied) => Report::Changed(redactor.redact(match &applied {
             Applied::Changed(m) | Applied::Unchanged(m) => m,
