@@ -186,16 +186,21 @@ impl Custody {
         self.read_file()
     }
 
-    /// The keys in the Secret; `None` when it is missing or holds no share.
-    pub async fn read_secret(&self) -> Result<Option<StoredKeys>, StepError> {
+    /// The custody Secret as stored; `None` when none is configured or it does not exist.
+    async fn secret_object(&self) -> Result<Option<(&ObjectName, Value)>, StepError> {
         let Some(name) = &self.secret else {
             return Ok(None);
         };
-        let Some(secret) = self
+        Ok(self
             .cluster
             .get(&TypeRef::secret(), Some(&name.namespace), &name.name)
             .await?
-        else {
+            .map(|secret| (name, secret)))
+    }
+
+    /// The keys in the Secret; `None` when it is missing or holds no share.
+    pub async fn read_secret(&self) -> Result<Option<StoredKeys>, StepError> {
+        let Some((name, secret)) = self.secret_object().await? else {
             return Ok(None);
         };
         let data = secret["data"].as_object().cloned().unwrap_or_default();
@@ -309,14 +314,7 @@ impl Custody {
 
     /// The claim on a reserved Secret that holds no keys yet: some process is initialising.
     pub async fn pending_claim(&self) -> Result<Option<Claim>, StepError> {
-        let Some(name) = &self.secret else {
-            return Ok(None);
-        };
-        let Some(secret) = self
-            .cluster
-            .get(&TypeRef::secret(), Some(&name.namespace), &name.name)
-            .await?
-        else {
+        let Some((_, secret)) = self.secret_object().await? else {
             return Ok(None);
         };
         let has_keys = secret["data"]
