@@ -64,11 +64,7 @@ async fn probe_skip_if(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Probe, 
             }
             let endpoint = HttpEndpoint::open(ctx, &spec.target, spec.tls.as_ref()).await?;
             let answer = send(ctx, spec, &endpoint, request, &Locals::default()).await?;
-            let what = format!(
-                "{} {}",
-                request.method.to_ascii_uppercase(),
-                strip_query(&request.path)
-            );
+            let what = describe(ctx, request, &Locals::default());
             Ok(if expected(request, answer.status) {
                 Probe::Done(format!("skip_if {what} answered {}", answer.status))
             } else {
@@ -97,9 +93,8 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         let answer = send(ctx, spec, &endpoint, check, &Locals::default()).await?;
         if expected(check, answer.status) {
             return Ok(Applied::Unchanged(format!(
-                "skipped: {} {} answered {}",
-                check.method.to_ascii_uppercase(),
-                strip_query(&check.path),
+                "skipped: {} answered {}",
+                describe(ctx, check, &Locals::default()),
                 answer.status
             )));
         }
@@ -119,9 +114,8 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
                 ..Locals::default()
             };
             let what = format!(
-                "lookup delete {} {} to {}",
-                delete.method.to_ascii_uppercase(),
-                strip_query(&delete.path),
+                "lookup delete {} to {}",
+                describe(ctx, delete, &locals),
                 endpoint.shown
             );
             (ctx.progress)(what.clone());
@@ -142,9 +136,8 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
     }
     let request = &spec.request;
     let what = format!(
-        "{} {} to {}",
-        request.method.to_ascii_uppercase(),
-        strip_query(&request.path),
+        "{} to {}",
+        describe(ctx, request, &Locals::default()),
         endpoint.shown
     );
     (ctx.progress)(what.clone());
@@ -168,6 +161,20 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &HttpStep) -> Result<Applied, St
         did.push_str(&store::store_and_describe(ctx, target, &locals).await?);
     }
     Ok(Applied::Changed(did))
+}
+
+/// `METHOD /path` as the request goes out (templates rendered, the query left off, which may
+/// carry a value that must not be shown), for messages; the template itself if it cannot render.
+pub(super) fn describe(ctx: &StepContext<'_>, request: &HttpRequest, locals: &Locals) -> String {
+    let path = ctx
+        .templates
+        .render(&request.path, locals)
+        .unwrap_or_else(|_| request.path.clone());
+    format!(
+        "{} {}",
+        request.method.to_ascii_uppercase(),
+        strip_query(&path)
+    )
 }
 
 pub(super) async fn send(
@@ -623,6 +630,13 @@ mod tests {
             "{applied:?}"
         );
         assert_eq!(names(), ["1:other", "3:renovate"]);
+        let progress = bed.progress.lock().unwrap().clone();
+        assert!(
+            progress
+                .iter()
+                .any(|m| m.starts_with("lookup delete DELETE /tokens/2 to http://")),
+            "the path as sent, not its template: {progress:?}"
+        );
         let second = secret_key(&bed.fake, "global-secrets", "gitea.renovate", "token").unwrap();
         assert_ne!(first, second);
         assert!(second.ends_with('3'));

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::phase::model::{HttpStep, Lookup};
 use crate::phase::template::Locals;
 
-use super::http_endpoint::{HttpEndpoint, strip_query};
+use super::http_endpoint::HttpEndpoint;
 use super::{StepContext, StepError, capture};
 
 /// The matches of a lookup, split by `keep`.
@@ -30,9 +30,8 @@ impl LookupResult {
         let request = &lookup.request;
         let answer = super::http::send(ctx, spec, endpoint, request, &Locals::default()).await?;
         let what = format!(
-            "lookup {} {} to {}",
-            request.method.to_ascii_uppercase(),
-            strip_query(&request.path),
+            "lookup {} to {}",
+            super::http::describe(ctx, request, &Locals::default()),
             endpoint.shown
         );
         if !super::http::expected(request, answer.status) {
