@@ -24,7 +24,8 @@ pub(crate) struct PlannedStep {
 /// Where a step lands in the plan summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bucket {
-    /// Skipped: a done once-step.
+    /// Nothing to do: a done once-step, or (with `--probe`) a done ensure-step whose probe
+    /// found it in place.
     Done,
     /// Runs: never run, failed, interrupted, or forced.
     ToRun,
@@ -40,6 +41,8 @@ pub(crate) fn bucket(mode: Mode, state: StepState, force: bool, probe: Option<Fi
         (Mode::Once, StepState::Done) if force => Bucket::ToRun,
         (Mode::Once, StepState::Done) => Bucket::Done,
         (Mode::Ensure, StepState::Done) if probe == Some(Finding::NeedsWork) => Bucket::ToRun,
+        // Probed just now and found in place: nothing to check, as far as a plan can tell.
+        (Mode::Ensure, StepState::Done) if probe == Some(Finding::Done) => Bucket::Done,
         (Mode::Ensure, StepState::Done) => Bucket::ToCheck,
         _ => Bucket::ToRun,
     }

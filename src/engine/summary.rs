@@ -47,11 +47,12 @@ impl Summary {
 pub struct PlanSummary {
     /// Pending, failed or interrupted steps (and, with `--probe`, ensure steps with drift).
     pub to_run: usize,
-    /// Done once-steps that will be skipped.
+    /// Done once-steps that will be skipped, and (with `--probe`) done ensure-steps whose
+    /// probe found no drift.
     pub done: usize,
     /// Done steps whose definition changed: they run again.
     pub changed: usize,
-    /// Done ensure-steps: probed on every run, applied only on drift.
+    /// Done ensure-steps not probed by this plan: probed on every run, applied only on drift.
     pub to_check: usize,
 }
 

@@ -642,7 +642,8 @@ async fn plan_makes_no_mutating_call_and_reports_states() {
     assert!(report.rows.iter().all(|r| r.state == StepState::Done));
     assert_eq!(
         report.summary.to_string(),
-        "Plan: 0 to run, 2 done, 0 changed, 1 to check."
+        "Plan: 0 to run, 3 done, 0 changed.",
+        "the ensure step's probe found it in place: done, not `to check`"
     );
     assert_eq!(
         report.rows[0].detail,
