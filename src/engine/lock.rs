@@ -65,6 +65,29 @@ impl LockHolder {
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
         self.expires().is_none_or(|expires| expires < now)
     }
+
+    /// Held by a run of this very machine whose process is gone: it will never renew, so there
+    /// is no need to wait for the Lease to expire. Only when the identity carries this
+    /// machine's id as well as its name ([`default_holder`]): a machine of the same name
+    /// elsewhere, or one without a machine id, keeps its lock until it expires.
+    pub fn process_gone(&self) -> bool {
+        let Some(mine) = machine() else {
+            return false;
+        };
+        let (mut host, mut pid, mut machine_id) = (None, None, None);
+        for word in self.identity.split_whitespace() {
+            if let Some(value) = word.strip_prefix("pid=") {
+                pid = value.parse::<u32>().ok();
+            } else if let Some(value) = word.strip_prefix("machine=") {
+                machine_id = Some(value);
+            } else if host.is_none() {
+                host = word.rsplit_once('@').map(|(_, host)| host);
+            }
+        }
+        host == Some(hostname().as_str())
+            && machine_id == Some(mine.as_str())
+            && pid.is_some_and(|pid| pid != std::process::id() && !process_exists(pid))
+    }
 }
 
 /// The result of trying to take the lock.
@@ -115,6 +138,7 @@ impl Lock {
                     if let Some(previous) = &previous
                         && previous.identity != holder
                         && !previous.is_stale(now)
+                        && !previous.process_gone()
                     {
                         let expires_in_s = previous
                             .expires()
@@ -285,16 +309,55 @@ impl Drop for Lock {
     }
 }
 
-/// `user@host pid=N run=ID`: enough for a person to find the other run.
+/// `user@host pid=N run=ID machine=M`: enough for a person to find the other run, and for a
+/// run of the same machine to see that it is gone ([`LockHolder::process_gone`]).
 pub fn default_holder(run_id: &str) -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
-    format!(
+    let mut holder = format!(
         "{user}@{} pid={} run={run_id}",
         hostname(),
         std::process::id()
-    )
+    );
+    if let Some(machine) = machine() {
+        holder.push_str(&format!(" machine={machine}"));
+    }
+    holder
+}
+
+/// This machine's id (`/etc/machine-id`, as systemd and D-Bus keep it), hashed to 8 hex
+/// digits: the id itself is meant to stay private. `None` where there is none.
+pub fn machine() -> Option<String> {
+    use sha2::Digest as _;
+    let id = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_string())
+        .filter(|id| !id.is_empty())?;
+    let digest = sha2::Sha256::digest(format!("bringup machine {id}"));
+    Some(hex::encode(&digest[..4]))
+}
+
+/// Is there a process with this pid (of any user)? `/proc` where there is one, else `kill -0`.
+/// A zombie (dead, not yet reaped by its parent) counts as gone: it does nothing any more.
+pub fn process_exists(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if proc.join("self").exists() {
+        return std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).is_ok_and(
+            |stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            },
+        );
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// This machine's name, as a person would recognise it in a lock holder or a claim.
@@ -477,6 +540,92 @@ mod tests {
         );
         assert!(message.contains("bringup unlock"), "{message}");
         lock.release().await.unwrap();
+    }
+
+    fn fresh_lease(fake: &FakeCluster, holder: &str) {
+        let now = clock::micro_time(Utc::now());
+        fake.insert(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": LOCK_NAME, "namespace": "bringup"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now}}));
+    }
+
+    /// A pid that no process has any more.
+    fn gone_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_fresh_lease_of_a_gone_process_on_this_machine_is_taken_over_at_once() {
+        let machine = machine().expect("this machine has a machine id (/etc/machine-id)");
+        let fake = fake();
+        let dead = format!(
+            "me@{} pid={} run=x machine={machine}",
+            hostname(),
+            gone_pid()
+        );
+        fresh_lease(&fake, &dead);
+        let Acquired::Held { lock, took_over } =
+            take(&fake, "next", Duration::from_secs(30)).await.unwrap()
+        else {
+            panic!()
+        };
+        let previous = took_over.expect("a takeover");
+        assert_eq!(previous.identity, dead);
+        assert!(previous.process_gone());
+        assert_eq!(lease(&fake)["spec"]["holderIdentity"], "next");
+        lock.release().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_fresh_lease_is_kept_by_a_live_process_another_machine_or_an_identity_without_a_machine()
+     {
+        let machine = machine().expect("this machine has a machine id (/etc/machine-id)");
+        let host = hostname();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let gone = gone_pid();
+        for holder in [
+            format!("me@{host} pid={} run=x machine={machine}", live.id()),
+            format!("me@{host} pid={gone} run=x machine=00000000"),
+            format!("me@another-host pid={gone} run=x machine={machine}"),
+            format!("me@{host} pid={gone} run=x"),
+        ] {
+            let fake = fake();
+            fresh_lease(&fake, &holder);
+            let Err(err) = take(&fake, "next", Duration::from_secs(30)).await else {
+                panic!("`{holder}` lost its lease")
+            };
+            assert_eq!(err.exit_code(), 3, "{holder}");
+        }
+        live.kill().unwrap();
+        live.wait().unwrap();
+    }
+
+    #[test]
+    fn the_default_holder_names_user_host_pid_run_and_machine() {
+        let holder = default_holder("abc");
+        assert!(
+            holder.contains(&format!(
+                "@{} pid={} run=abc",
+                hostname(),
+                std::process::id()
+            )),
+            "{holder}"
+        );
+        assert!(
+            holder.ends_with(&format!(" machine={}", machine().unwrap())),
+            "{holder}"
+        );
+        let id = std::fs::read_to_string("/etc/machine-id").unwrap();
+        assert!(
+            !holder.contains(id.trim()),
+            "the machine id itself stays private"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -133,14 +133,21 @@ async fn run_under_lock(
         )));
     };
     if let Some(previous) = took_over {
+        let why = if previous.process_gone() {
+            "whose process on this machine is gone".to_string()
+        } else {
+            format!(
+                "which stopped renewing it{}",
+                previous
+                    .renewed
+                    .map(|t| format!(" at {}", clock::rfc3339(t)))
+                    .unwrap_or_default()
+            )
+        };
         events.warn(format!(
-            "took over lease {namespace}/{} from `{}`, which stopped renewing it{}",
+            "took over lease {namespace}/{} from `{}`, {why}",
             crate::engine::lock::LOCK_NAME,
             previous.identity,
-            previous
-                .renewed
-                .map(|t| format!(" at {}", clock::rfc3339(t)))
-                .unwrap_or_default(),
         ));
     }
 

@@ -61,7 +61,7 @@ impl Claim {
         if self.host != crate::engine::lock::hostname() {
             return true;
         }
-        self.pid != std::process::id() && process_exists(self.pid)
+        self.pid != std::process::id() && crate::engine::lock::process_exists(self.pid)
     }
 }
 
@@ -69,27 +69,6 @@ impl std::fmt::Display for Claim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "process {} on {}", self.pid, self.host)
     }
-}
-
-/// Is there a process with this pid (of any user)? `/proc` where there is one, else `kill -0`.
-fn process_exists(pid: u32) -> bool {
-    let proc = Path::new("/proc");
-    if proc.join("self").exists() {
-        // A zombie (dead, not yet reaped by its parent) stores nothing any more.
-        return std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).is_ok_and(
-            |stat| {
-                !stat
-                    .rsplit(')')
-                    .next()
-                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-            },
-        );
-    }
-    std::process::Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
 }
 
 /// What custody holds.
