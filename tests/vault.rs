@@ -644,8 +644,31 @@ enum Kill {
 fn kill_run(
     env: &Env,
     kill: Kill,
-    mut when: impl FnMut(&str, Duration) -> bool,
+    when: impl FnMut(&str, Duration) -> bool,
 ) -> (AfterKill, Vec<String>) {
+    let mut seen = start_and_kill(env, kill, when);
+    let state_at_kill = (seal_status(env, 0)["initialized"] == true, stored_keys(env));
+    wait_for_claimant(env);
+    let initialised = seal_status(env, 0)["initialized"] == true;
+    let state = match (initialised, stored_keys(env)) {
+        (false, false) => AfterKill::Uninitialised,
+        (true, true) => AfterKill::KeysStored,
+        (true, false) => AfterKill::InitialisedKeysLost,
+        (false, true) => panic!("keys stored for an OpenBao that is not initialised: {seen:#?}"),
+    };
+    seen.push(format!(
+        "(test) at the kill: initialised {}, keys stored {}",
+        state_at_kill.0, state_at_kill.1
+    ));
+    (state, seen)
+}
+
+/// Starts `bringup run` and SIGKILLs it when `when` says so; returns the lines it printed.
+fn start_and_kill(
+    env: &Env,
+    kill: Kill,
+    mut when: impl FnMut(&str, Duration) -> bool,
+) -> Vec<String> {
     use std::os::unix::process::CommandExt as _;
     let args = bringup_args(env, &["run", "--yes"], &[]);
     let mut command = env.bringup();
@@ -702,20 +725,7 @@ fn kill_run(
     let _ = reader.join();
     // What the process wrote before it died but the loop had not read yet.
     seen.extend(lines_rx.try_iter());
-    let state_at_kill = (seal_status(env, 0)["initialized"] == true, stored_keys(env));
-    wait_for_claimant(env);
-    let initialised = seal_status(env, 0)["initialized"] == true;
-    let state = match (initialised, stored_keys(env)) {
-        (false, false) => AfterKill::Uninitialised,
-        (true, true) => AfterKill::KeysStored,
-        (true, false) => AfterKill::InitialisedKeysLost,
-        (false, true) => panic!("keys stored for an OpenBao that is not initialised: {seen:#?}"),
-    };
-    seen.push(format!(
-        "(test) at the kill: initialised {}, keys stored {}",
-        state_at_kill.0, state_at_kill.1
-    ));
-    (state, seen)
+    seen
 }
 
 fn stored_keys(env: &Env) -> bool {
@@ -848,6 +858,35 @@ fn killed_inside_the_init_request_the_worker_still_stores_the_keys() {
 }
 
 #[test]
+fn a_rerun_started_while_the_killed_runs_worker_works_waits_for_its_keys() {
+    let env = env("default.yaml");
+    let seen = start_and_kill(&env, Kill::Process, |line, _| {
+        line.contains("vault/init: initialising")
+    });
+    assert!(
+        !stored_keys(&env),
+        "killed before the keys were stored: {seen:#?}"
+    );
+    // At once: the killed run's Lease is taken over (its process is gone), and its worker is
+    // still inside `sys/init`.
+    let rerun = run(&env, &[]);
+    assert_exit(&rerun, 0);
+    let text = stdout(&rerun);
+    // The probe sees the claim before it asks OpenBao anything; the apply then waits while the
+    // worker lives (on a loaded machine the worker may be done by then).
+    assert!(
+        text.contains("vault/init: OpenBao is being initialised by process "),
+        "the rerun saw the worker's claim: {text}"
+    );
+    assert!(
+        text.lines().any(|l| l.contains("vault/init unchanged")),
+        "and then found its keys, sending no sys/init of its own: {text}"
+    );
+    assert_eq!(seal_status(&env, 0)["sealed"], false);
+    assert!(store_ready(&env));
+}
+
+#[test]
 fn killed_at_spread_moments_the_keys_are_never_lost() {
     // SIGKILL from the start of the run, before, during and after `sys/init`.
     let mut outcomes = Vec::new();
@@ -941,6 +980,11 @@ fn keys_and_root_token_never_appear_in_output_logs_checkpoint_events_or_urls_and
 
     let first = run(&env, &["-vvv", "-o", "json"]);
     assert_exit(&first, 0);
+    assert!(
+        logged_writes(&stderr(&first)).contains(&("PUT".to_string(), "sys/init".to_string())),
+        "the init worker's log reaches the run's stderr, and is scanned below: {}",
+        stderr(&first)
+    );
     env.sandbox.restart_openbao(0).unwrap();
     // The second run uses the keys (unseal) and the root token (reads).
     let second = run(&env, &["-vvv"]);

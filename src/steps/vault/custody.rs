@@ -43,9 +43,14 @@ pub struct Claim {
 impl Claim {
     /// A claim by this process, for `duration`.
     pub fn mine(duration: std::time::Duration) -> Claim {
+        Self::by(std::process::id(), duration)
+    }
+
+    /// A claim by process `pid` of this machine, for `duration`.
+    pub fn by(pid: u32, duration: std::time::Duration) -> Claim {
         Claim {
             host: crate::engine::lock::hostname(),
-            pid: std::process::id(),
+            pid,
             until: chrono::Utc::now()
                 + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX),
         }

@@ -13,20 +13,19 @@ use crate::steps::{Applied, Probe, StepContext, StepError};
 
 /// Read-only: initialised with keys stored → done.
 pub async fn probe(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Probe, StepError> {
-    let endpoint = Endpoint::one(ctx, &spec.vault).await?;
     let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
-    let initialized = initialized(&endpoint).await?;
-    let stored = custody.read().await?.is_some();
-    if !stored
-        && let Some(claim) = custody.pending_claim().await?
+    // Before OpenBao is asked anything: it holds `GET sys/init` until an init under way is done.
+    if let Some(claim) = custody.pending_claim().await?
         && claim.may_be_running(chrono::Utc::now())
     {
         return Ok(Probe::Unknown(format!(
-            "OpenBao {} is being initialised by {claim}; its keys go to {}",
-            endpoint.name,
+            "OpenBao is being initialised by {claim}; its keys go to {}",
             custody.describe()
         )));
     }
+    let endpoint = Endpoint::one(ctx, &spec.vault).await?;
+    let initialized = initialized(&endpoint).await?;
+    let stored = custody.read().await?.is_some();
     Ok(match (initialized, stored) {
         (true, true) => Probe::Done(format!(
             "OpenBao {} is initialised; its keys are in {}",
@@ -107,7 +106,7 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
         )));
     }
 
-    if let Some(outcome) = super::init_worker::run(ctx, &endpoint, spec).await {
+    if let Some(outcome) = super::init_worker::run(ctx, &endpoint, &custody, spec).await {
         return outcome;
     }
     keep(&id, &endpoint, &custody, spec, ctx.redactor, ctx.progress).await

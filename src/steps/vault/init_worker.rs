@@ -6,7 +6,8 @@
 //! The run hands the worker a [`Job`] (plain data: how to reach the cluster and the server,
 //! the step) on its stdin and reads [`Report`]s, one JSON line each, from its stdout. The
 //! worker sits in its own process group, so a Ctrl-C at the terminal reaches only the run, and
-//! it ignores SIGINT, SIGTERM and SIGHUP while it works. What it cannot survive is its own
+//! it ignores SIGINT, SIGTERM and SIGHUP while it works; its log reaches the run's stderr
+//! through a pipe, never the terminal directly. What it cannot survive is its own
 //! SIGKILL or the machine dying: see docs/vault.md, "The init window".
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
-use super::custody::Custody;
+use super::custody::{Claim, Custody};
 use super::endpoint::{Endpoint, Route};
 use crate::cluster::{Cluster, ConnectOptions, KubeCluster};
 use crate::engine::redact::Redactor;
@@ -61,6 +62,7 @@ pub enum Report {
 pub async fn run(
     ctx: &StepContext<'_>,
     endpoint: &Endpoint,
+    custody: &Custody,
     spec: &VaultInitStep,
 ) -> Option<Result<Applied, StepError>> {
     let program = PROGRAM.get()?;
@@ -77,7 +79,9 @@ pub async fn run(
         .arg(WORKER_ARG)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // Its log comes through this run: a process outside the terminal's foreground group
+        // that writes to it is stopped (SIGTTOU) where the terminal has `tostop` set.
+        .stderr(Stdio::piped())
         // Its own process group: a Ctrl-C at the terminal goes to the run's group only.
         .process_group(0)
         // Outlive this run whatever happens to it: that is the point.
@@ -91,14 +95,34 @@ pub async fn run(
             return None;
         }
     };
-    let text = serde_json::to_vec(&job).expect("a job serialises");
+    let pid = child.id().unwrap_or_default();
     let mut stdin = child.stdin.take().expect("stdin is piped");
+    // The worker waits for its job. Before it can send anything, the custody Secret names it as
+    // the claimant, so a run started after this one is killed waits for it rather than racing
+    // it to `sys/init`. Killed before the job is written, the worker reads nothing and exits.
+    if let Err(e) = custody
+        .reserve_secret(&Claim::by(pid, super::init::CLAIM_FOR))
+        .await
+    {
+        drop(stdin);
+        let _ = child.wait().await;
+        return Some(Err(e));
+    }
+    let text = serde_json::to_vec(&job).expect("a job serialises");
     // A worker that cannot read its job answers nothing: that is reported below.
     let _ = stdin.write_all(&text).await;
     let _ = stdin.shutdown().await;
     drop(stdin);
 
-    let pid = child.id().unwrap_or_default();
+    let log = child.stderr.take().expect("stderr is piped");
+    let redactor = ctx.redactor.clone();
+    let relay = tokio::spawn(async move {
+        use std::io::Write as _;
+        let mut lines = BufReader::new(log).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(std::io::stderr().lock(), "{}", redactor.redact(&line));
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let mut outcome = None;
     while let Ok(Some(line)) = lines.next_line().await {
@@ -116,6 +140,7 @@ pub async fn run(
         }
     }
     let status = child.wait().await;
+    let _ = relay.await;
     Some(outcome.unwrap_or_else(|| {
         Err(StepError::Failed(format!(
             "step {}: the init worker (pid {pid}) ended without an answer ({}); re-run `bringup run`: \
