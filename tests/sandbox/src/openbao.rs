@@ -306,7 +306,9 @@ impl std::fmt::Debug for OpenBao {
 }
 
 impl OpenBao {
-    /// Starts `count` servers under `dir` and returns once each answers `sys/health`.
+    /// Starts `count` servers under `dir` and returns once each answers `sys/health`. Each
+    /// starts empty (uninitialised, sealed): data a previous sandbox left in `dir` belonged to
+    /// a cluster that is gone with it, whose keys Secret no longer exists.
     pub async fn start(dir: &Path, count: usize) -> Result<Self, OpenBaoError> {
         let binary = find_binary()?;
         let mut servers = Vec::with_capacity(count);
@@ -318,6 +320,10 @@ impl OpenBao {
                 dir: dir.join(format!("vault-{index}")),
                 child: Mutex::new(None),
             };
+            let data = server.data_dir();
+            if data.exists() {
+                std::fs::remove_dir_all(&data).map_err(io(format!("remove {}", data.display())))?;
+            }
             server.write_config()?;
             servers.push(server);
         }
@@ -445,6 +451,25 @@ mod tests {
             pids.iter().all(|pid| !alive(*pid)),
             "no server outlives the handle"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_new_start_in_a_used_directory_comes_up_uninitialised() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OpenBao::start(dir.path(), 1).await.unwrap();
+        let answer = reqwest::Client::new()
+            .put(format!("{}/v1/sys/init", first.api_addr(0)))
+            .json(&serde_json::json!({"secret_shares": 1, "secret_threshold": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+        assert_eq!(health(&first, 0).await["initialized"], true);
+        drop(first);
+        // `bringup-sandbox up` again on the same --dir: a new, empty cluster, so an empty
+        // OpenBao (its old keys were in a Secret of the cluster that is gone).
+        let second = OpenBao::start(dir.path(), 1).await.unwrap();
+        assert_eq!(health(&second, 0).await["initialized"], false);
     }
 
     #[tokio::test(flavor = "multi_thread")]
