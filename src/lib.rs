@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod error_chain;
 pub mod phase;
 pub mod report;
 pub mod steps;

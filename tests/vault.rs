@@ -1078,3 +1078,85 @@ fn the_default_phases_validate_and_external_secrets_follows_vault() {
         stdout(&graph)
     );
 }
+
+#[test]
+fn over_https_the_cluster_ca_is_verified_the_token_is_sent_and_openbao_trusts_the_same_ca() {
+    // The sandbox serves HTTPS here, as every real API server does: a CA made at start, in the
+    // kubeconfig and in `kube-root-ca.crt`, and a bearer token required on every request.
+    let env = env("tls.yaml");
+    assert!(env.sandbox.url().starts_with("https://"));
+    let ca = env.sandbox.state().cluster_ca_pem().to_string();
+    assert_ne!(
+        ca,
+        bringup_sandbox::tokens::CLUSTER_CA_PEM,
+        "a CA of its own"
+    );
+
+    // A kubeconfig without the CA: the server's certificate cannot be verified, so bringup
+    // stops before its first request gets an answer, and changes nothing.
+    let kubeconfig = std::fs::read_to_string(env.sandbox.kubeconfig_path()).unwrap();
+    let untrusted: String = kubeconfig
+        .lines()
+        .filter(|l| !l.contains("certificate-authority-data"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let untrusted_path = env.sandbox.dir().join("kubeconfig-without-ca");
+    std::fs::write(&untrusted_path, untrusted).unwrap();
+    let audit_before = env.audit().len();
+    let refused = env
+        .bringup()
+        .env("KUBECONFIG", &untrusted_path)
+        .args(bringup_args(&env, &["run", "--yes"], &[]))
+        .output()
+        .unwrap();
+    assert_exit(&refused, 1);
+    assert!(
+        stderr(&refused).contains("invalid peer certificate")
+            && stderr(&refused).contains("check `certificate-authority-data` of the context"),
+        "names the certificate problem and the fix: {}",
+        stderr(&refused)
+    );
+    assert_eq!(env.audit().len(), audit_before, "no request got through");
+    assert_eq!(seal_status(&env, 0)["initialized"], false);
+
+    // With the kubeconfig as written: REST, exec-free port-forwards to OpenBao and the
+    // Lease all go over TLS with the token (a request without one is refused here).
+    let output = run(&env, &[]);
+    assert_exit(&output, 0);
+    assert_eq!(seal_status(&env, 0)["sealed"], false);
+    let url = format!("{}/api/v1/namespaces", env.sandbox.url());
+    let without_token = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+                .build()
+                .unwrap()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    assert_eq!(without_token.as_u16(), 401);
+
+    // OpenBao's Kubernetes auth calls the API server over HTTPS with the CA bringup read from
+    // ConfigMap vault/kube-root-ca.crt: the store's real login proves it trusts it.
+    let (status, config) = bao(
+        &env,
+        0,
+        "GET",
+        "auth/kubernetes/config",
+        Some(&root_token(&env)),
+        None,
+    );
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["data"]["kubernetes_host"], env.sandbox.url());
+    assert_eq!(config["data"]["kubernetes_ca_cert"], ca);
+    assert!(
+        store_ready(&env),
+        "the ClusterSecretStore logged in through TokenReview"
+    );
+}

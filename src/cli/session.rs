@@ -44,7 +44,8 @@ impl From<EngineError> for Failure {
         );
         Failure {
             code: u8::try_from(error.exit_code()).unwrap_or(1),
-            message: (!told_by_reporter).then(|| format!("error: {error}")),
+            message: (!told_by_reporter)
+                .then(|| format!("error: {}", crate::error_chain::error_chain(&error))),
         }
     }
 }

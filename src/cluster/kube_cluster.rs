@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Cluster, ClusterError, ExecOutput, ExecRequest, Stream, TypeRef};
+use crate::error_chain::error_chain;
 
 /// The field manager bringup's server-side applies are recorded under.
 pub const FIELD_MANAGER: &str = "bringup";
@@ -300,12 +301,8 @@ pub(crate) fn map_error(error: kube::Error, kind: &str, name: &str) -> ClusterEr
                 },
             }
         }
-        kube::Error::HyperError(e) => ClusterError::Transient {
-            message: e.to_string(),
-        },
-        kube::Error::Service(e) => ClusterError::Transient {
-            message: error_chain(e.as_ref()),
-        },
+        kube::Error::HyperError(e) => transport_error(error_chain(&e)),
+        kube::Error::Service(e) => transport_error(error_chain(e.as_ref())),
         kube::Error::ReadEvents(e) => ClusterError::Transient {
             message: e.to_string(),
         },
@@ -317,6 +314,20 @@ pub(crate) fn map_error(error: kube::Error, kind: &str, name: &str) -> ClusterEr
             message: format!("tls: {e}"),
         },
         other => ClusterError::Other(other.to_string()),
+    }
+}
+
+/// A request that got no answer: worth retrying, unless TLS refused the server's certificate,
+/// which no retry changes.
+fn transport_error(message: String) -> ClusterError {
+    if message.contains("invalid peer certificate") {
+        ClusterError::Connect {
+            message: format!(
+                "{message}; the API server's certificate is not signed by a CA this kubeconfig trusts: check `certificate-authority-data` of the context"
+            ),
+        }
+    } else {
+        ClusterError::Transient { message }
     }
 }
 
@@ -340,20 +351,6 @@ fn upgrade_error(error: kube::client::UpgradeConnectionError, pod: &str) -> Clus
             message: error_chain(&error),
         },
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn to_dynamic(object: &Value) -> Result<DynamicObject, ClusterError> {

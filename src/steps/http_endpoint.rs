@@ -9,6 +9,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::cluster::{LocalForward, TypeRef};
+use crate::error_chain::error_chain;
 use crate::phase::model::{CaSource, HttpAuth, HttpTarget, Tls};
 use crate::phase::template::Locals;
 
@@ -274,18 +275,4 @@ fn ca_name(ca: &CaSource) -> String {
 /// A path or URL without its query: the query may carry a value that must not be shown.
 pub fn strip_query(text: &str) -> &str {
     text.split(['?', '#']).next().unwrap_or(text)
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

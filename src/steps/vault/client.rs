@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::engine::redact::Redactor;
+use crate::error_chain::error_chain;
 use crate::steps::StepError;
 
 /// How much of an error body goes into a message.
@@ -237,17 +238,6 @@ fn truncate(text: &str, limit: usize) -> String {
     } else {
         format!("{}…", text.chars().take(limit).collect::<String>())
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

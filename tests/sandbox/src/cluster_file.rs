@@ -35,6 +35,9 @@ pub struct ClusterFile {
     pub objects: Vec<Value>,
     #[serde(default)]
     pub faults: Option<FaultsDecl>,
+    /// Serve HTTPS with a CA made at start (see `tls`), and require a bearer token.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

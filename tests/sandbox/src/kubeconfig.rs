@@ -2,18 +2,25 @@
 
 use std::path::Path;
 
-/// The kubeconfig text for a server URL and token.
-pub fn render(server: &str, token: &str) -> String {
+/// The kubeconfig text for a server URL and token, with the CA to verify an https server.
+pub fn render(server: &str, token: &str, ca_pem: Option<&str>) -> String {
+    use base64::Engine as _;
+    let ca = ca_pem.map_or_else(String::new, |pem| {
+        format!(
+            "    certificate-authority-data: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(pem)
+        )
+    });
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: sandbox\n  cluster:\n    server: {server}\nusers:\n- name: sandbox\n  user:\n    token: {token}\ncontexts:\n- name: sandbox\n  context:\n    cluster: sandbox\n    user: sandbox\n    namespace: default\ncurrent-context: sandbox\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sandbox\n  cluster:\n    server: {server}\n{ca}users:\n- name: sandbox\n  user:\n    token: {token}\ncontexts:\n- name: sandbox\n  context:\n    cluster: sandbox\n    user: sandbox\n    namespace: default\ncurrent-context: sandbox\npreferences: {{}}\n"
     )
 }
 
 /// Writes the kubeconfig atomically (temp file, then rename), so a reader that sees the file
 /// sees all of it: its existence is the readiness signal of `bringup-sandbox up`.
-pub fn write(path: &Path, server: &str, token: &str) -> std::io::Result<()> {
+pub fn write(path: &Path, server: &str, token: &str, ca_pem: Option<&str>) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, render(server, token))?;
+    std::fs::write(&tmp, render(server, token, ca_pem))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -48,7 +55,7 @@ mod tests {
     fn round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("kubeconfig");
-        write(&path, "http://127.0.0.1:1", "tok").expect("write");
+        write(&path, "http://127.0.0.1:1", "tok", None).expect("write");
         assert_eq!(
             read(&path).expect("read"),
             ("http://127.0.0.1:1".to_owned(), "tok".to_owned())

@@ -36,6 +36,7 @@ pub mod store;
 pub mod table;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod tokens;
 
 pub use api_error::ApiError;

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use crate::ApiError;
 use crate::server_state::ServerState;
-use crate::tokens::CLUSTER_CA_PEM;
 
 /// The ConfigMap's name, as in Kubernetes.
 pub const NAME: &str = "kube-root-ca.crt";
@@ -17,7 +16,7 @@ pub fn publish(state: &ServerState, namespace: &str) -> Result<(), ApiError> {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": { "name": NAME, "namespace": namespace },
-        "data": { "ca.crt": CLUSTER_CA_PEM },
+        "data": { "ca.crt": state.cluster_ca_pem() },
     });
     if let Some(rt) = state.registry.by_kind("v1", "ConfigMap") {
         crate::api::allocate(state, rt, &mut object);

@@ -190,13 +190,23 @@ impl Sandbox {
             .with_context(|| format!("creating {}", audit_path.display()))?;
         let audit = AuditLog::create(&audit_path)
             .with_context(|| format!("opening {}", audit_path.display()))?;
-        let state = Arc::new(ServerState::new(
-            registry,
-            cluster_file,
-            random_token(),
-            audit,
-            options.dir.clone(),
-        ));
+        let tls = match cluster_file.tls {
+            false => None,
+            true => Some(Arc::new(
+                crate::tls::Tls::generate().context("making the cluster CA")?,
+            )),
+        };
+        let state = Arc::new(
+            ServerState::new(
+                registry,
+                cluster_file,
+                random_token(),
+                audit,
+                options.dir.clone(),
+            )
+            .with_tls(tls),
+        );
+        let scheme = if state.tls.is_some() { "https" } else { "http" };
         seed(&state)?;
         let servers = state.cluster_file.openbao.as_ref().map_or(0, |o| o.servers) as usize;
         let openbao = match servers {
@@ -240,7 +250,7 @@ impl Sandbox {
             .with_context(|| format!("binding 127.0.0.1:{}", options.port.unwrap_or(0)))?;
         write_env_file(
             &options.dir,
-            &format!("http://{addr}"),
+            &format!("{scheme}://{addr}"),
             openbao.as_deref(),
             emulated.as_ref().map(|e| e.service().as_ref()),
         )?;
@@ -249,10 +259,11 @@ impl Sandbox {
         let mut controllers = Vec::new();
         {
             let mut config = kube::Config::new(
-                format!("http://{addr}")
+                format!("{scheme}://{addr}")
                     .parse()
                     .context("the sandbox URL")?,
             );
+            config.root_cert = state.tls.as_ref().map(|tls| vec![tls.ca_der.clone()]);
             config.auth_info.token = Some(state.token.clone().into());
             // Its requests are ESO's, not the client's under test: the audit log tells them apart.
             config.headers.push((
@@ -293,6 +304,7 @@ impl Sandbox {
             &sandbox.kubeconfig_path(),
             &sandbox.url(),
             &sandbox.state.token,
+            sandbox.state.tls.as_ref().map(|tls| tls.ca_pem.as_str()),
         )
         .with_context(|| format!("writing {}", sandbox.kubeconfig_path().display()))?;
         tracing::info!(url = %sandbox.url(), dir = %options.dir.display(), "sandbox API server ready");
@@ -300,7 +312,12 @@ impl Sandbox {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -41,6 +41,7 @@ pub async fn serve(
     state: Arc<ServerState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let state_tls = state.tls.as_ref().map(|tls| tls.acceptor());
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -63,12 +64,29 @@ pub async fn serve(
             let state = state.clone();
             async move { Ok::<_, Infallible>(dispatch(state, req.map(Body::new)).await) }
         });
+        let tls = state_tls.clone();
         tokio::spawn(async move {
-            let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
+            let serve = async {
+                match tls {
+                    None => {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades()
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades()
+                            .await;
+                    }
+                }
+            };
             tokio::select! {
-                _ = conn => {}
+                _ = serve => {}
                 _ = kill.notified() => {}
                 _ = conn_shutdown.changed() => {}
             }
@@ -76,12 +94,13 @@ pub async fn serve(
     }
 }
 
-/// A request with a bearer token must carry a token the sandbox knows (401 otherwise). A
-/// request without one is admitted: client-go (kubectl) never sends credentials over plain
-/// http, so the sandbox behaves as kube-apiserver's old insecure port did.
+/// A request with a bearer token must carry a token the sandbox knows (401 otherwise). Over
+/// plain http a request without one is admitted: client-go (kubectl) never sends credentials
+/// there, so the sandbox behaves as kube-apiserver's old insecure port did. Over https a
+/// token is required, as on a real server.
 fn authorized(state: &ServerState, req: &Request) -> bool {
     let Some(auth) = req.headers().get("authorization") else {
-        return true;
+        return state.tls.is_none();
     };
     let Some(token) = auth.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) else {
         return false;

@@ -26,6 +26,8 @@ pub struct ServerState {
     pub audit: AuditLog,
     pub faults: Faults,
     pub dir: PathBuf,
+    /// With the cluster file's `tls: true`: the cluster CA and the serving certificate.
+    pub tls: Option<Arc<crate::tls::Tls>>,
     extensions: RwLock<Extensions>,
     emulators: OnceLock<Arc<EmulatorService>>,
 }
@@ -47,9 +49,24 @@ impl ServerState {
             audit,
             faults,
             dir,
+            tls: None,
             extensions: RwLock::new(Extensions::default()),
             emulators: OnceLock::new(),
         }
+    }
+
+    /// Serves HTTPS with this CA and certificate.
+    pub fn with_tls(mut self, tls: Option<Arc<crate::tls::Tls>>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The cluster CA, PEM: the one HTTPS is served with, else a fixed one nothing verifies
+    /// against (see `tokens::CLUSTER_CA_PEM`).
+    pub fn cluster_ca_pem(&self) -> &str {
+        self.tls
+            .as_ref()
+            .map_or(crate::tokens::CLUSTER_CA_PEM, |tls| tls.ca_pem.as_str())
     }
 
     pub fn extensions(&self) -> Extensions {

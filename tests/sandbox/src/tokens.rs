@@ -12,10 +12,11 @@ use ring::signature::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// The cluster CA certificate the sandbox publishes (as `kube-root-ca.crt` would be). The
-/// sandbox speaks plain HTTP, so nothing verifies against it; it exists because OpenBao's
-/// Kubernetes auth, running outside a pod, refuses a config without `kubernetes_ca_cert` (it
-/// would read the pod's `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt` otherwise).
+/// The cluster CA certificate a plain-http sandbox publishes (as `kube-root-ca.crt` would be).
+/// Nothing verifies against it. It exists because OpenBao's Kubernetes auth, running outside
+/// a pod, refuses a config without `kubernetes_ca_cert` (it would read the pod's
+/// `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt` otherwise). A sandbox served over
+/// HTTPS (`tls: true`) publishes its own CA instead: `ServerState::cluster_ca_pem`.
 pub const CLUSTER_CA_PEM: &str = include_str!("cluster_ca.pem");
 
 /// The issuer and default audience of a kubeadm cluster's service-account tokens.

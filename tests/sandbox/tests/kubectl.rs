@@ -164,3 +164,84 @@ fn kubectl_gets_applies_and_deletes() {
     let (ok, _, err) = k.run(&["get", "cm", "c", "-n", "bringup"]);
     assert!(!ok && err.contains("configmaps \"c\" not found"), "{err}");
 }
+
+#[test]
+fn over_https_kubectl_verifies_the_cluster_ca_and_its_token_is_required() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Path::new(env!("CARGO_MANIFEST_DIR")).join("clusters/tls.yaml");
+    let sandbox = SandboxHandle::start(SandboxOptions {
+        cluster_file: cluster,
+        dir: dir.path().join("s"),
+        port: None,
+    })
+    .expect("sandbox");
+    assert!(sandbox.url().starts_with("https://127.0.0.1:"));
+    let k = Kubectl {
+        bin: kubectl(),
+        kubeconfig: sandbox.kubeconfig_path(),
+    };
+    let pods = k.ok(&["get", "pods", "-A"]);
+    assert!(
+        pods.contains("vault-0") && pods.contains("Running"),
+        "{pods}"
+    );
+    // exec upgrades the TLS connection to a WebSocket, as on a real API server.
+    let (ok, out, _) = k.run(&["exec", "-n", "vault", "vault-0", "--", "bao", "status"]);
+    assert!(
+        !ok && out.contains("Sealed") && out.contains("true"),
+        "{out}"
+    );
+    let root_ca = k.ok(&[
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-n",
+        "vault",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
+    assert_eq!(
+        root_ca.trim(),
+        sandbox.state().cluster_ca_pem().trim(),
+        "kube-root-ca.crt holds the CA that signed the serving certificate"
+    );
+
+    // With another token, or without the CA, nothing gets in.
+    let kubeconfig = std::fs::read_to_string(sandbox.kubeconfig_path()).expect("kubeconfig");
+    let strip = |needle: &str| -> PathBuf {
+        let path = dir
+            .path()
+            .join(format!("without-{}", needle.replace([' ', ':'], "")));
+        let text: String = kubeconfig
+            .lines()
+            .filter(|l| !l.contains(needle))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let wrong_token_path = dir.path().join("wrong-token");
+    std::fs::write(
+        &wrong_token_path,
+        kubeconfig.replace(&sandbox.state().token, "not-the-token"),
+    )
+    .expect("write");
+    let wrong_token = Kubectl {
+        bin: kubectl(),
+        kubeconfig: wrong_token_path,
+    };
+    let (ok, _, err) = wrong_token.run(&["get", "pods", "-A"]);
+    assert!(
+        !ok && err.contains("You must be logged in to the server"),
+        "{err}"
+    );
+    let no_ca = Kubectl {
+        bin: kubectl(),
+        kubeconfig: strip("certificate-authority-data"),
+    };
+    let (ok, _, err) = no_ca.run(&["get", "pods", "-A"]);
+    assert!(
+        !ok && err.contains("certificate signed by unknown authority"),
+        "{err}"
+    );
+}
