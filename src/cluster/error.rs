@@ -25,6 +25,11 @@ pub enum ClusterError {
     },
     #[error("cannot connect to the cluster: {message}")]
     Connect { message: String },
+    /// TLS refused the server's certificate: no retry changes that, the kubeconfig must.
+    #[error(
+        "cannot connect to the cluster: {message}; the API server's certificate is not signed by a CA this kubeconfig trusts: check `certificate-authority-data` of the context"
+    )]
+    Untrusted { message: String },
     #[error("no API resource for {0} on this server (is its CRD installed?)")]
     UnknownType(String),
     /// A mutating call on a read-only (plan/status/verify) cluster: a bug in bringup.

@@ -321,11 +321,7 @@ pub(crate) fn map_error(error: kube::Error, kind: &str, name: &str) -> ClusterEr
 /// which no retry changes.
 fn transport_error(message: String) -> ClusterError {
     if message.contains("invalid peer certificate") {
-        ClusterError::Connect {
-            message: format!(
-                "{message}; the API server's certificate is not signed by a CA this kubeconfig trusts: check `certificate-authority-data` of the context"
-            ),
-        }
+        ClusterError::Untrusted { message }
     } else {
         ClusterError::Transient { message }
     }

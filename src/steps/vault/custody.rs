@@ -281,16 +281,7 @@ impl Custody {
             Ok(_) => Ok(()),
             Err(ClusterError::AlreadyExists { .. }) => {
                 let patch = json!({"metadata": {"annotations": annotations}});
-                self.cluster
-                    .merge_patch(
-                        &TypeRef::secret(),
-                        Some(&name.namespace),
-                        &name.name,
-                        &patch,
-                    )
-                    .await
-                    .map(drop)
-                    .map_err(refused)
+                self.patch_secret(name, &patch).await.map_err(refused)
             }
             Err(e) => Err(refused(e)),
         }
@@ -347,17 +338,8 @@ impl Custody {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
             }
-            match self
-                .cluster
-                .merge_patch(
-                    &TypeRef::secret(),
-                    Some(&name.namespace),
-                    &name.name,
-                    &patch,
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
+            match self.patch_secret(name, &patch).await {
+                Ok(()) => return Ok(()),
                 Err(ClusterError::NotFound { .. }) => {
                     let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                         "metadata": {"name": name.name, "namespace": name.namespace,
@@ -395,15 +377,15 @@ impl Custody {
             ROOT_TOKEN_KEY: token.map(encode).unwrap_or(Value::Null),
             ROOT_TOKEN_REVOKED_KEY: if revoked { encode("true") } else { Value::Null },
         }});
+        Ok(self.patch_secret(name, &patch).await?)
+    }
+
+    /// A JSON merge patch of the custody Secret.
+    async fn patch_secret(&self, name: &ObjectName, patch: &Value) -> Result<(), ClusterError> {
         self.cluster
-            .merge_patch(
-                &TypeRef::secret(),
-                Some(&name.namespace),
-                &name.name,
-                &patch,
-            )
-            .await?;
-        Ok(())
+            .merge_patch(&TypeRef::secret(), Some(&name.namespace), &name.name, patch)
+            .await
+            .map(drop)
     }
 }
 
