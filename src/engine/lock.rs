@@ -361,13 +361,25 @@ pub fn process_exists(pid: u32) -> bool {
 }
 
 /// This machine's name, as a person would recognise it in a lock holder or a claim.
+/// Linux's `/proc`, else `HOSTNAME` (which shells set but seldom export), else `uname -n` (macOS).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| {
+                std::process::Command::new("uname")
+                    .arg("-n")
+                    .output()
+                    .ok()
+                    .and_then(|out| String::from_utf8(out.stdout).ok())
+            })
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "unknown-host".into())
+    })
+    .clone()
 }
 
 fn lease_object(
