@@ -80,9 +80,15 @@ pub async fn apply(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Applie
                 custody.describe()
             )));
         }
+        // A claim left behind names the process that sent sys/init and died before storing.
+        let how = match custody.pending_claim().await? {
+            Some(claim) => format!(
+                "It was initialised by {claim}, bringup's init worker, which ended (killed, or its machine lost) before it stored OpenBao's answer."
+            ),
+            None => "Either it was initialised outside bringup, or bringup's init worker was killed (SIGKILL, a machine lost) before it stored OpenBao's answer.".to_string(),
+        };
         return Err(StepError::Failed(format!(
-            "step {id}: OpenBao {name} is already initialised but {} holds no unseal keys. Either it was initialised outside bringup, \
-             or bringup's init worker itself was killed (SIGKILL, a machine lost) before it stored OpenBao's answer. If you hold the keys, store them as {} (`{}0`.. and `{}`) and re-run; \
+            "step {id}: OpenBao {name} is already initialised but {} holds no unseal keys. {how} If you hold the keys, store them as {} (`{}0`.. and `{}`) and re-run; \
              if a `vault-init-*.json` file was left in the working directory, it holds them. Without the keys this OpenBao cannot be unsealed again: \
              re-initialising means wiping its storage and every secret in it",
             custody.describe(),
@@ -577,6 +583,35 @@ mod tests {
                 .is_none(),
             "the stored keys end the claim: {secret}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn initialised_with_a_dead_claimant_names_the_worker_that_lost_the_keys() {
+        let server = BaoServer::start().await;
+        // What a worker killed inside its own sys/init leaves: OpenBao initialised, the
+        // Secret still reserved and claimed by a process that is gone.
+        reqwest::Client::new()
+            .put(format!("{}/v1/sys/init", server.url()))
+            .json(&serde_json::json!({"secret_shares": 1, "secret_threshold": 1}))
+            .send()
+            .await
+            .unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        let harness = Harness::new();
+        harness.fake().insert(claimed_secret(pid));
+        let error = harness
+            .apply(init_step(url_target(&server)))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("initialised by process {pid} on "))
+                && error.contains("bringup's init worker, which ended"),
+            "{error}"
+        );
+        assert!(writes(server.port).is_empty(), "nothing sent to OpenBao");
     }
 
     /// A PGP public key (ed25519 + cv25519, test only; its secret half was never kept).
