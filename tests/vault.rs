@@ -903,6 +903,20 @@ fn killed_at_spread_moments_the_keys_are_never_lost() {
 
 #[test]
 fn sigterm_during_the_init_request_lets_the_step_store_the_keys() {
+    signal_during_the_init_request("-TERM", false);
+}
+
+#[test]
+fn ctrl_c_at_the_terminal_during_the_init_request_lets_the_step_store_the_keys() {
+    // A terminal's Ctrl-C is SIGINT to the whole foreground process group: the run's group,
+    // which the init worker is not in.
+    signal_during_the_init_request("-INT", true);
+}
+
+/// Sends `signal` to the run (or its process group) once its init worker is about to send
+/// `sys/init`: the run stops after the step, with the keys stored, and exits 130.
+fn signal_during_the_init_request(signal: &str, to_group: bool) {
+    use std::os::unix::process::CommandExt as _;
     let env = env("default.yaml");
     let args = bringup_args(&env, &["run", "--yes"], &[]);
     let mut child = env
@@ -911,6 +925,7 @@ fn sigterm_during_the_init_request_lets_the_step_store_the_keys() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
@@ -920,11 +935,16 @@ fn sigterm_during_the_init_request_lets_the_step_store_the_keys() {
             break;
         }
     }
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    let target = if to_group {
+        format!("-{}", child.id())
+    } else {
+        child.id().to_string()
+    };
+    let sent = std::process::Command::new("kill")
+        .args([signal, "--", &target])
         .status()
         .unwrap();
-    assert!(term.success());
+    assert!(sent.success());
     let rest: Vec<String> = lines.collect();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{rest:#?}");
