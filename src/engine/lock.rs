@@ -342,22 +342,33 @@ pub fn machine() -> Option<String> {
 /// Is there a process with this pid (of any user)? `/proc` where there is one, else `kill -0`.
 /// A zombie (dead, not yet reaped by its parent) counts as gone: it does nothing any more.
 pub fn process_exists(pid: u32) -> bool {
-    let proc = std::path::Path::new("/proc");
-    if proc.join("self").exists() {
-        return std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).is_ok_and(
-            |stat| {
-                !stat
-                    .rsplit(')')
-                    .next()
-                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-            },
-        );
+    if std::path::Path::new("/proc/self").exists() {
+        process_in_proc(pid)
+    } else {
+        process_answers_kill(pid)
     }
+}
+
+fn process_in_proc(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn process_answers_kill(pid: u32) -> bool {
+    // `kill -0` fails for another user's process too, saying the operation is not permitted.
     std::process::Command::new("kill")
         .args(["-0", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+        .output()
+        .is_ok_and(|out| {
+            out.status.success()
+                || String::from_utf8_lossy(&out.stderr)
+                    .to_lowercase()
+                    .contains("not permitted")
+        })
 }
 
 /// This machine's name, as a person would recognise it in a lock holder or a claim.
@@ -616,6 +627,23 @@ mod tests {
         }
         live.kill().unwrap();
         live.wait().unwrap();
+    }
+
+    #[test]
+    fn a_process_exists_until_it_is_gone_by_proc_and_by_kill() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(process_in_proc(pid) && process_answers_kill(pid));
+        child.kill().unwrap();
+        // Killed, not yet reaped: a zombie, which /proc shows and which stores nothing.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!process_in_proc(pid), "a zombie is gone");
+        child.wait().unwrap();
+        assert!(!process_in_proc(pid) && !process_answers_kill(pid));
+        assert!(process_exists(std::process::id()));
     }
 
     #[test]

@@ -28,6 +28,10 @@ use crate::registry::ResourceType;
 use crate::request_info::RequestInfo;
 use crate::server_state::ServerState;
 
+/// A connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// Lets a handler close its connection without answering (the `drop` fault).
 #[derive(Clone)]
 struct ConnectionKill(Arc<Notify>);
@@ -67,23 +71,18 @@ pub async fn serve(
         let tls = state_tls.clone();
         tokio::spawn(async move {
             let serve = async {
-                match tls {
-                    None => {
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .with_upgrades()
-                            .await;
-                    }
-                    Some(acceptor) => {
-                        let Ok(stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .with_upgrades()
-                            .await;
-                    }
-                }
+                let io: Box<dyn Io> = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => Box::new(stream),
+                        // A client that does not trust the CA hangs up in the handshake.
+                        Err(_) => return,
+                    },
+                };
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(io), service)
+                    .with_upgrades()
+                    .await;
             };
             tokio::select! {
                 _ = serve => {}
