@@ -746,16 +746,8 @@ fn wait_for_claimant(env: &Env) {
             .filter(|_| !stored_keys(env));
         let Some(claim) = claim else { return };
         let claim: Value = serde_json::from_str(&claim).unwrap();
-        let pid = claim["pid"].as_u64().unwrap();
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap()
-                .trim_start()
-                .starts_with('Z')
-        });
-        if !alive {
+        let pid = u32::try_from(claim["pid"].as_u64().unwrap()).unwrap();
+        if !bringup::engine::lock::process_exists(pid) {
             return;
         }
         assert!(
