@@ -492,6 +492,7 @@ async fn renew(
 mod tests {
     use super::*;
     use crate::cluster::fake::FakeCluster;
+    use crate::engine::testing::gone_pid;
 
     fn fake() -> FakeCluster {
         let fake = FakeCluster::new();
@@ -570,14 +571,6 @@ mod tests {
         fake.insert(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": LOCK_NAME, "namespace": "bringup"},
             "spec": {"holderIdentity": holder, "leaseDurationSeconds": 300, "acquireTime": now, "renewTime": now}}));
-    }
-
-    /// A pid that no process has any more.
-    fn gone_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
     }
 
     #[tokio::test(flavor = "multi_thread")]

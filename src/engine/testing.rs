@@ -74,6 +74,14 @@ pub fn prompt_step(id: &str, key: &str) -> Step {
     }
 }
 
+/// A pid that no process has any more.
+pub fn gone_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
 pub fn phase(name: &str, depends_on: &[&str], steps: Vec<Step>) -> Phase {
     Phase {
         name: name.into(),

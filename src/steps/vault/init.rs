@@ -411,12 +411,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn initialised_without_stored_keys_explains_recovery() {
         let server = BaoServer::start().await;
-        reqwest::Client::new()
-            .put(format!("{}/v1/sys/init", server.url()))
-            .json(&serde_json::json!({"secret_shares": 1, "secret_threshold": 1}))
-            .send()
-            .await
-            .unwrap();
+        server.init_outside(1, 1).await;
         let harness = Harness::new();
         let error = harness
             .apply(init_step(url_target(&server)))
@@ -490,15 +485,7 @@ mod tests {
         use base64::Engine as _;
         let server = BaoServer::start().await;
         // An interrupted run's worker: OpenBao is initialised, its keys are on their way.
-        let answer: serde_json::Value = reqwest::Client::new()
-            .put(format!("{}/v1/sys/init", server.url()))
-            .json(&serde_json::json!({"secret_shares": 3, "secret_threshold": 2}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = server.init_outside(3, 2).await;
         let mut worker = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
@@ -560,9 +547,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_claim_whose_process_is_gone_is_not_waited_for() {
         let server = BaoServer::start().await;
-        let mut gone = std::process::Command::new("true").spawn().unwrap();
-        let pid = gone.id();
-        gone.wait().unwrap();
+        let pid = crate::engine::testing::gone_pid();
         let harness = Harness::new();
         harness.fake().insert(claimed_secret(pid));
         let applied = harness.apply(init_step(url_target(&server))).await.unwrap();
@@ -590,15 +575,8 @@ mod tests {
         let server = BaoServer::start().await;
         // What a worker killed inside its own sys/init leaves: OpenBao initialised, the
         // Secret still reserved and claimed by a process that is gone.
-        reqwest::Client::new()
-            .put(format!("{}/v1/sys/init", server.url()))
-            .json(&serde_json::json!({"secret_shares": 1, "secret_threshold": 1}))
-            .send()
-            .await
-            .unwrap();
-        let mut gone = std::process::Command::new("true").spawn().unwrap();
-        let pid = gone.id();
-        gone.wait().unwrap();
+        server.init_outside(1, 1).await;
+        let pid = crate::engine::testing::gone_pid();
         let harness = Harness::new();
         harness.fake().insert(claimed_secret(pid));
         let error = harness

@@ -271,6 +271,19 @@ disable_mlock = true
     }
 
     /// A raw GET with a token, for assertions.
+    /// Initialises the server directly, as something other than bringup would: its answer.
+    pub async fn init_outside(&self, shares: u8, threshold: u8) -> Value {
+        self.http()
+            .put(format!("{}/v1/sys/init", self.url()))
+            .json(&serde_json::json!({"secret_shares": shares, "secret_threshold": threshold}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         let r = self
             .http()
