@@ -1172,3 +1172,49 @@ fn over_https_the_cluster_ca_is_verified_the_token_is_sent_and_openbao_trusts_th
         "the ClusterSecretStore logged in through TokenReview"
     );
 }
+
+#[test]
+fn with_file_custody_the_worker_writes_the_key_file_and_a_killed_run_still_gets_it() {
+    // Custody in a 0600 file only (no Secret): the worker writes it, in the run's working
+    // directory's terms, even when the run is killed while OpenBao answers.
+    let env = env("default.yaml");
+    let keys = env.sandbox.dir().join("vault-keys.json");
+    let file = env.phases.join("20-vault.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let custody = format!("custody: {{ file: {} }}", keys.display());
+    std::fs::write(
+        &file,
+        text.replace("custody: { secret: vault/vault-init }", &custody),
+    )
+    .unwrap();
+
+    let seen = start_and_kill(&env, Kill::Process, |line, _| {
+        line.contains("vault/init: initialising")
+    });
+    assert!(!keys.exists(), "the run died before the keys were written");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !keys.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no key file 60s after the kill: {seen:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(custody_object(&env).is_none(), "no Secret was asked for");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+    assert_eq!(stored["unseal_keys_b64"].as_array().unwrap().len(), 5);
+
+    let output = run(&env, &[]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        seal_status(&env, 0)["sealed"],
+        false,
+        "unsealed from the file"
+    );
+    assert!(store_ready(&env));
+}
