@@ -1174,11 +1174,12 @@ fn over_https_the_cluster_ca_is_verified_the_token_is_sent_and_openbao_trusts_th
 }
 
 #[test]
-fn with_file_custody_the_worker_writes_the_key_file_and_a_killed_run_still_gets_it() {
-    // Custody in a 0600 file only (no Secret): the worker writes it, in the run's working
-    // directory's terms, even when the run is killed while OpenBao answers.
+fn with_file_custody_the_worker_writes_the_key_file_and_a_rerun_waits_for_it() {
+    // Custody in a 0600 file only (no Secret): the worker writes it, and the claim lives in a
+    // file beside it, so a rerun started at once after the kill waits for the keys too.
     let env = env("default.yaml");
     let keys = env.sandbox.dir().join("vault-keys.json");
+    let claim = env.sandbox.dir().join("vault-keys.json.claim");
     let file = env.phases.join("20-vault.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
     let custody = format!("custody: {{ file: {} }}", keys.display());
@@ -1191,30 +1192,31 @@ fn with_file_custody_the_worker_writes_the_key_file_and_a_killed_run_still_gets_
     let seen = start_and_kill(&env, Kill::Process, |line, _| {
         line.contains("vault/init: initialising")
     });
-    assert!(!keys.exists(), "the run died before the keys were written");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !keys.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "no key file 60s after the kill: {seen:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(
-        std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
-        0o600
+    assert!(
+        !keys.exists() && claim.exists(),
+        "the run died before the keys were written, with the worker's claim in place: {seen:#?}"
     );
-    assert!(custody_object(&env).is_none(), "no Secret was asked for");
-    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
-    assert_eq!(stored["unseal_keys_b64"].as_array().unwrap().len(), 5);
-
-    let output = run(&env, &[]);
-    assert_exit(&output, 0);
+    let rerun = run(&env, &[]);
+    assert_exit(&rerun, 0);
+    assert!(
+        stdout(&rerun).contains("vault/init: OpenBao is being initialised by process "),
+        "{}",
+        stdout(&rerun)
+    );
     assert_eq!(
         seal_status(&env, 0)["sealed"],
         false,
         "unsealed from the file"
     );
     assert!(store_ready(&env));
+
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!claim.exists(), "the keys ended the claim");
+    assert!(custody_object(&env).is_none(), "no Secret was asked for");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
+    assert_eq!(stored["unseal_keys_b64"].as_array().unwrap().len(), 5);
 }

@@ -255,10 +255,11 @@ impl Custody {
 
     /// Before `sys/init`: prove the Secret can be written (namespace exists, RBAC allows it) by
     /// creating it empty, so the write after init is a patch that is very unlikely to fail; and
-    /// say who is about to initialise (an existing Secret without keys gets the claim).
-    pub async fn reserve_secret(&self, claim: &Claim) -> Result<(), StepError> {
+    /// say who is about to initialise (an existing Secret without keys gets the claim). With
+    /// file-only custody the claim goes into a file beside the key file.
+    pub async fn reserve(&self, claim: &Claim) -> Result<(), StepError> {
         let Some(name) = &self.secret else {
-            return Ok(());
+            return self.write_claim_file(claim);
         };
         let annotations = json!({
             RESERVED_ANNOTATION: "keys are written here right after OpenBao answers sys/init",
@@ -289,6 +290,15 @@ impl Custody {
 
     /// The claim on a reserved Secret that holds no keys yet: some process is initialising.
     pub async fn pending_claim(&self) -> Result<Option<Claim>, StepError> {
+        if self.secret.is_none() {
+            return Ok(self
+                .claim_file()
+                .filter(|path| {
+                    self.file.as_ref().is_some_and(|keys| !keys.exists()) && path.exists()
+                })
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .and_then(|text| serde_json::from_str(&text).ok()));
+        }
         let Some((_, secret)) = self.secret_object().await? else {
             return Ok(None);
         };
@@ -301,14 +311,41 @@ impl Custody {
         Ok(claim.filter(|_| !has_keys))
     }
 
+    /// `<key file>.claim`, where file-only custody keeps its claim.
+    fn claim_file(&self) -> Option<PathBuf> {
+        let keys = self.file.as_ref()?;
+        let mut name = keys.file_name()?.to_os_string();
+        name.push(".claim");
+        Some(keys.with_file_name(name))
+    }
+
+    fn write_claim_file(&self, claim: &Claim) -> Result<(), StepError> {
+        let Some(path) = self.claim_file() else {
+            return Ok(());
+        };
+        let text = serde_json::to_string(claim).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|e| {
+            StepError::Failed(format!(
+                "cannot write {} before initialising OpenBao (nothing was initialised): {e}",
+                path.display()
+            ))
+        })
+    }
+
     /// Writes a new key file: created exclusively with mode 0600, then fsynced with its
-    /// directory, so the keys survive a crash the moment this returns. Never overwrites.
+    /// directory, so the keys survive a crash the moment this returns. Never overwrites. The
+    /// keys end a claim kept beside the file.
     pub fn write_file(&self, keys: &StoredKeys) -> Result<(), StepError> {
         let Some(path) = &self.file else {
             return Ok(());
         };
-        write_new_private_file(path, keys)
-            .map_err(|e| StepError::Failed(format!("writing the key file {}: {e}", path.display())))
+        write_new_private_file(path, keys).map_err(|e| {
+            StepError::Failed(format!("writing the key file {}: {e}", path.display()))
+        })?;
+        if let Some(claim) = self.claim_file() {
+            let _ = std::fs::remove_file(claim);
+        }
+        Ok(())
     }
 
     /// Writes the keys into the (reserved) Secret, with retries: this is the write that must

@@ -130,7 +130,7 @@ pub async fn keep(
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Applied, StepError> {
     let name = &endpoint.name;
-    custody.reserve_secret(&Claim::mine(CLAIM_FOR)).await?;
+    custody.reserve(&Claim::mine(CLAIM_FOR)).await?;
     progress(format!(
         "initialising OpenBao {name} ({} shares, threshold {})",
         spec.secret_shares, spec.secret_threshold

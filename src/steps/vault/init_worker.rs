@@ -101,7 +101,7 @@ pub async fn run(
     // the claimant, so a run started after this one is killed waits for it rather than racing
     // it to `sys/init`. Killed before the job is written, the worker reads nothing and exits.
     if let Err(e) = custody
-        .reserve_secret(&Claim::by(pid, super::init::CLAIM_FOR))
+        .reserve(&Claim::by(pid, super::init::CLAIM_FOR))
         .await
     {
         drop(stdin);
