@@ -14,18 +14,22 @@ use crate::steps::{Applied, Probe, StepContext, StepError};
 /// Read-only: initialised with keys stored → done.
 pub async fn probe(ctx: &StepContext<'_>, spec: &VaultInitStep) -> Result<Probe, StepError> {
     let custody = Custody::new(&spec.custody, ctx.cluster.clone(), ctx.redactor.clone())?;
-    // Before OpenBao is asked anything: it holds `GET sys/init` until an init under way is done.
-    if let Some(claim) = custody.pending_claim().await?
-        && claim.may_be_running(chrono::Utc::now())
-    {
-        return Ok(Probe::Unknown(format!(
-            "OpenBao is being initialised by {claim}; its keys go to {}",
-            custody.describe()
-        )));
+    let mut stored = custody.read().await?.is_some();
+    if !stored {
+        // Before OpenBao is asked anything: it holds `GET sys/init` while an init is under way.
+        if let Some(claim) = custody.pending_claim().await?
+            && claim.may_be_running(chrono::Utc::now())
+        {
+            return Ok(Probe::Unknown(format!(
+                "OpenBao is being initialised by {claim}; its keys go to {}",
+                custody.describe()
+            )));
+        }
+        // A claimant that finished between the two reads has stored its keys.
+        stored = custody.read().await?.is_some();
     }
     let endpoint = Endpoint::one(ctx, &spec.vault).await?;
     let initialized = initialized(&endpoint).await?;
-    let stored = custody.read().await?.is_some();
     Ok(match (initialized, stored) {
         (true, true) => Probe::Done(format!(
             "OpenBao {} is initialised; its keys are in {}",
